@@ -1,0 +1,1 @@
+"""The `ehrlab` command line."""

@@ -1,0 +1,1 @@
+"""The controller service. Plans experiments, caches, launches and reconciles tasks."""

@@ -1,0 +1,1 @@
+"""The data-prep service. The dataset catalog and cohort task kinds."""

@@ -1,0 +1,1 @@
+"""The ehr-generator service. Synthetic EHR generation, evaluation and model description."""

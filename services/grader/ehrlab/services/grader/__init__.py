@@ -1,0 +1,1 @@
+"""The grader service. Note generation and rubric grading through model backends."""

@@ -1,0 +1,1 @@
+"""The hpo-controller service. Optuna studies whose trials run as controller tasks."""

@@ -1,0 +1,1 @@
+"""The result-store service. Results, metrics, status history and the artifact index."""

@@ -1,0 +1,1 @@
+"""The trainer service. The model catalog and training task kinds."""
