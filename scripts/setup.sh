@@ -3,6 +3,9 @@
 # Idempotent: does nothing when no pyproject or requirements file changed since the last run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# one installer at a time (parallel `make` targets share .venv)
+exec 9>"/tmp/ehrlab-setup-$(id -u).lock"
+flock 9
 python="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 pip=(.venv/bin/python -m pip --disable-pip-version-check)
