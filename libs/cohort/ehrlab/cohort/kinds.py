@@ -1,0 +1,3 @@
+"""Task kinds of the cohort library (filled in below)."""
+
+KINDS: tuple = ()
