@@ -14,6 +14,8 @@ import pytest
 
 from ehrlab.core.embedded.postgres import EmbeddedPostgres
 
+pytest_plugins = ["tests.support.fixtures"]
+
 
 @pytest.fixture(scope="session")
 def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:

@@ -1,0 +1,1 @@
+"""Real servers for tests (S3 via Ceph radosgw, Prometheus, Pushgateway) and their pytest fixtures."""
