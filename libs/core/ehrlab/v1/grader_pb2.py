@@ -25,27 +25,29 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x65hrlab/v1/grader.proto\x12\tehrlab.v1\x1a\x1cgoogle/protobuf/struct.proto\"g\n\x08ModelRef\x12\x0e\n\x06vendor\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x10\n\x08\x62\x61se_url\x18\x03 \x01(\t\x12\x17\n\x0f\x63redentials_ref\x18\x04 \x01(\t\x12\x11\n\treasoning\x18\x05 \x01(\x08\"=\n\tCriterion\x12\x11\n\tcriterion\x18\x01 \x01(\t\x12\x0e\n\x06weight\x18\x02 \x01(\x01\x12\r\n\x05sense\x18\x03 \x01(\x05\"\x83\x01\n\x13GenerateNoteRequest\x12\"\n\x05model\x18\x01 \x01(\x0b\x32\x13.ehrlab.v1.ModelRef\x12\x12\n\ntranscript\x18\x02 \x01(\t\x12&\n\x05\x66\x61\x63ts\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0c\n\x04seed\x18\x04 \x01(\x03\"Q\n\x14GenerateNoteResponse\x12%\n\x04note\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x12\n\nmodel_used\x18\x02 \x01(\t\"T\n\x0e\x43riterionGrade\x12\n\n\x02id\x18\x01 \x01(\x05\x12\x11\n\trationale\x18\x02 \x01(\t\x12\x14\n\x0csatisfaction\x18\x03 \x01(\x01\x12\r\n\x05score\x18\x04 \x01(\x01\"\x99\x01\n\x10GradeNoteRequest\x12\"\n\x05model\x18\x01 \x01(\x0b\x32\x13.ehrlab.v1.ModelRef\x12%\n\x04note\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12&\n\x08\x63riteria\x18\x03 \x03(\x0b\x32\x14.ehrlab.v1.Criterion\x12\x12\n\ntranscript\x18\x04 \x01(\t\"O\n\x11GradeNoteResponse\x12)\n\x06grades\x18\x01 \x03(\x0b\x32\x19.ehrlab.v1.CriterionGrade\x12\x0f\n\x07overall\x18\x02 \x01(\x01\x32\xa1\x01\n\x06Grader\x12O\n\x0cGenerateNote\x12\x1e.ehrlab.v1.GenerateNoteRequest\x1a\x1f.ehrlab.v1.GenerateNoteResponse\x12\x46\n\tGradeNote\x12\x1b.ehrlab.v1.GradeNoteRequest\x1a\x1c.ehrlab.v1.GradeNoteResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x65hrlab/v1/grader.proto\x12\tehrlab.v1\x1a\x1cgoogle/protobuf/struct.proto\"m\n\x08ModelRef\x12\x0e\n\x06vendor\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x10\n\x08\x62\x61se_url\x18\x03 \x01(\t\x12\x17\n\x0f\x63redentials_ref\x18\x04 \x01(\t\x12\x17\n\x0freasoning_model\x18\x05 \x01(\t\"O\n\tCriterion\x12\x11\n\tcriterion\x18\x01 \x01(\t\x12\x0e\n\x06weight\x18\x02 \x01(\x01\x12\x1f\n\x05sense\x18\x03 \x01(\x0e\x32\x10.ehrlab.v1.Sense\"\x9c\x01\n\x13GenerateNoteRequest\x12\"\n\x05model\x18\x01 \x01(\x0b\x32\x13.ehrlab.v1.ModelRef\x12\x12\n\ntranscript\x18\x02 \x01(\t\x12&\n\x05\x66\x61\x63ts\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0c\n\x04seed\x18\x04 \x01(\x03\x12\x17\n\x0ftimeout_seconds\x18\x05 \x01(\x01\"Q\n\x14GenerateNoteResponse\x12%\n\x04note\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x12\n\nmodel_used\x18\x02 \x01(\t\"T\n\x0e\x43riterionGrade\x12\n\n\x02id\x18\x01 \x01(\x05\x12\x11\n\trationale\x18\x02 \x01(\t\x12\x14\n\x0csatisfaction\x18\x03 \x01(\x01\x12\r\n\x05score\x18\x04 \x01(\x01\"\xd3\x01\n\x10GradeNoteRequest\x12\"\n\x05model\x18\x01 \x01(\x0b\x32\x13.ehrlab.v1.ModelRef\x12%\n\x04note\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12&\n\x08\x63riteria\x18\x03 \x03(\x0b\x32\x14.ehrlab.v1.Criterion\x12\x12\n\ntranscript\x18\x04 \x01(\t\x12\x0c\n\x04seed\x18\x05 \x01(\x03\x12\x11\n\treasoning\x18\x06 \x01(\x08\x12\x17\n\x0ftimeout_seconds\x18\x07 \x01(\x01\"c\n\x11GradeNoteResponse\x12)\n\x06grades\x18\x01 \x03(\x0b\x32\x19.ehrlab.v1.CriterionGrade\x12\x0f\n\x07overall\x18\x02 \x01(\x01\x12\x12\n\nmodel_used\x18\x03 \x01(\t*F\n\x05Sense\x12\x15\n\x11SENSE_UNSPECIFIED\x10\x00\x12\x12\n\x0eSENSE_POSITIVE\x10\x01\x12\x12\n\x0eSENSE_NEGATIVE\x10\x02\x32\xa1\x01\n\x06Grader\x12O\n\x0cGenerateNote\x12\x1e.ehrlab.v1.GenerateNoteRequest\x1a\x1f.ehrlab.v1.GenerateNoteResponse\x12\x46\n\tGradeNote\x12\x1b.ehrlab.v1.GradeNoteRequest\x1a\x1c.ehrlab.v1.GradeNoteResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ehrlab.v1.grader_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_SENSE']._serialized_start=902
+  _globals['_SENSE']._serialized_end=972
   _globals['_MODELREF']._serialized_start=67
-  _globals['_MODELREF']._serialized_end=170
-  _globals['_CRITERION']._serialized_start=172
-  _globals['_CRITERION']._serialized_end=233
-  _globals['_GENERATENOTEREQUEST']._serialized_start=236
-  _globals['_GENERATENOTEREQUEST']._serialized_end=367
-  _globals['_GENERATENOTERESPONSE']._serialized_start=369
-  _globals['_GENERATENOTERESPONSE']._serialized_end=450
-  _globals['_CRITERIONGRADE']._serialized_start=452
-  _globals['_CRITERIONGRADE']._serialized_end=536
-  _globals['_GRADENOTEREQUEST']._serialized_start=539
-  _globals['_GRADENOTEREQUEST']._serialized_end=692
-  _globals['_GRADENOTERESPONSE']._serialized_start=694
-  _globals['_GRADENOTERESPONSE']._serialized_end=773
-  _globals['_GRADER']._serialized_start=776
-  _globals['_GRADER']._serialized_end=937
+  _globals['_MODELREF']._serialized_end=176
+  _globals['_CRITERION']._serialized_start=178
+  _globals['_CRITERION']._serialized_end=257
+  _globals['_GENERATENOTEREQUEST']._serialized_start=260
+  _globals['_GENERATENOTEREQUEST']._serialized_end=416
+  _globals['_GENERATENOTERESPONSE']._serialized_start=418
+  _globals['_GENERATENOTERESPONSE']._serialized_end=499
+  _globals['_CRITERIONGRADE']._serialized_start=501
+  _globals['_CRITERIONGRADE']._serialized_end=585
+  _globals['_GRADENOTEREQUEST']._serialized_start=588
+  _globals['_GRADENOTEREQUEST']._serialized_end=799
+  _globals['_GRADENOTERESPONSE']._serialized_start=801
+  _globals['_GRADENOTERESPONSE']._serialized_end=900
+  _globals['_GRADER']._serialized_start=975
+  _globals['_GRADER']._serialized_end=1136
 # @@protoc_insertion_point(module_scope)

@@ -27,6 +27,10 @@ if _version_not_supported:
 
 class GraderStub:
     """Stateless note generation and rubric grading through pluggable model backends.
+    Failures carry the trailing metadata `ehrlab-error-type` (rate_limit, timeout, connection,
+    server_error, malformed_output, auth, credentials, bad_request). Transient ones come back as
+    RESOURCE_EXHAUSTED (rate limits), DEADLINE_EXCEEDED (timeouts) or UNAVAILABLE (the rest: worth
+    retrying); permanent ones as FAILED_PRECONDITION; bad requests as INVALID_ARGUMENT.
     """
 
     def __init__(self, channel):
@@ -49,6 +53,10 @@ class GraderStub:
 
 class GraderServicer:
     """Stateless note generation and rubric grading through pluggable model backends.
+    Failures carry the trailing metadata `ehrlab-error-type` (rate_limit, timeout, connection,
+    server_error, malformed_output, auth, credentials, bad_request). Transient ones come back as
+    RESOURCE_EXHAUSTED (rate limits), DEADLINE_EXCEEDED (timeouts) or UNAVAILABLE (the rest: worth
+    retrying); permanent ones as FAILED_PRECONDITION; bad requests as INVALID_ARGUMENT.
     """
 
     def GenerateNote(self, request, context):
@@ -86,6 +94,10 @@ def add_GraderServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class Grader:
     """Stateless note generation and rubric grading through pluggable model backends.
+    Failures carry the trailing metadata `ehrlab-error-type` (rate_limit, timeout, connection,
+    server_error, malformed_output, auth, credentials, bad_request). Transient ones come back as
+    RESOURCE_EXHAUSTED (rate limits), DEADLINE_EXCEEDED (timeouts) or UNAVAILABLE (the rest: worth
+    retrying); permanent ones as FAILED_PRECONDITION; bad requests as INVALID_ARGUMENT.
     """
 
     @staticmethod
