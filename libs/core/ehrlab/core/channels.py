@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import grpc
-
 from ehrlab.core.serving import CHANNEL_OPTIONS
+
+# Calls that fail with UNAVAILABLE (a service restarting) are retried with backoff. Every ehrlab RPC
+# is safe to repeat: writes are idempotent (request ids, sequence numbers, row indices).
+_RETRY_CONFIG = json.dumps({"methodConfig": [{
+    "name": [{}],
+    "retryPolicy": {"maxAttempts": 5, "initialBackoff": "0.2s", "maxBackoff": "5s", "backoffMultiplier": 2,
+                    "retryableStatusCodes": ["UNAVAILABLE"]},
+}]})
 
 
 class _TokenInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor,
@@ -48,7 +56,7 @@ class _Details(grpc.ClientCallDetails):
 def open_channel(address: str, *, token: str = "", tls: bool = False, ca: str = "",
                  server_name: str = "") -> grpc.Channel:
     """A channel to `address`; TLS when `tls` or `ca` is set (ca: PEM bundle to trust), token as bearer."""
-    options = list(CHANNEL_OPTIONS)
+    options = [*CHANNEL_OPTIONS, ("grpc.enable_retries", 1), ("grpc.service_config", _RETRY_CONFIG)]
     if server_name:
         options.append(("grpc.ssl_target_name_override", server_name))
     if tls or ca:

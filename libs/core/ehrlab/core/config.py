@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
-
 from ehrlab.core.errors import SpecError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 KeyPath = tuple[str | int, ...]
 M = TypeVar("M", bound=BaseModel)

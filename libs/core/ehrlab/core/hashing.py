@@ -7,7 +7,7 @@ import importlib.util
 import json
 import math
 from collections.abc import Iterable
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +66,7 @@ def module_source_files(module: str) -> list[Path]:
     return [origin]
 
 
-@lru_cache(maxsize=None)
+@cache
 def code_version(modules: tuple[str, ...], version: str = "") -> str:
     """A short hash of the source of `modules` plus a hand-bumped `version`.
 

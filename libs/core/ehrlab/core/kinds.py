@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -16,15 +17,15 @@ from functools import cache
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
-from pydantic import field_validator
-
 from ehrlab.core.config import SpecModel
 from ehrlab.core.errors import SpecError
 from ehrlab.core.hashing import code_version
+from pydantic import field_validator
 
 if TYPE_CHECKING:
     from ehrlab.core.context import TaskContext
 
+log = logging.getLogger("ehrlab.kinds")
 SERVICES = ("controller", "data-prep", "trainer", "hpo-controller", "ehr-generator", "grader", "result-store")
 
 _UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12,
@@ -127,21 +128,34 @@ class TaskKind:
 
 
 @cache
-def registry() -> dict[str, TaskKind]:
-    """Every kind registered by installed ehrlab libraries (and user plugins)."""
+def _load() -> tuple[dict[str, TaskKind], dict[str, str]]:
     kinds: dict[str, TaskKind] = {}
+    broken: dict[str, str] = {}
     for ep in entry_points(group="ehrlab.kinds"):
-        for kind in ep.load():
+        try:
+            declared = ep.load()
+        except Exception as exc:  # one broken plugin must not take every other kind down
+            broken[ep.value] = f"{type(exc).__name__}: {exc}"
+            log.error("task kinds from %s failed to load: %s", ep.value, broken[ep.value])
+            continue
+        for kind in declared:
             if kind.name in kinds and kinds[kind.name] != kind:
                 raise RuntimeError(f"task kind {kind.name!r} is registered twice ({ep.value})")
             kinds[kind.name] = kind
-    return kinds
+    return kinds, broken
+
+
+def registry() -> dict[str, TaskKind]:
+    """Every kind registered by installed ehrlab libraries (and user plugins)."""
+    return _load()[0]
 
 
 def get_kind(name: str, *, path: str = "kind", source: str = "") -> TaskKind:
-    kinds = registry()
+    kinds, broken = _load()
     if name in kinds:
         return kinds[name]
     close = difflib.get_close_matches(name, kinds, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
+    if broken:
+        hint += f" (plugins that failed to load: {'; '.join(f'{k}: {v}' for k, v in broken.items())})"
     raise SpecError(f"unknown task kind {name!r}{hint}", path=path, source=source)

@@ -18,16 +18,15 @@ from functools import cache
 from importlib.metadata import entry_points
 from typing import Any, Protocol
 
-from pydantic import Field
-
 from ehrlab.core.config import SpecModel
 from ehrlab.core.errors import SpecError
+from pydantic import ConfigDict, Field
 
 
 class DatasetSpec(SpecModel):
     """The dataset an experiment works on: `id` names the artifact folder; other keys are free-form."""
 
-    model_config = {"extra": "allow"}
+    model_config = ConfigDict(extra="allow")
     id: str = Field("default", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -106,19 +105,21 @@ class FunctionPlanner:
         return self.function(spec, ctx)
 
 
+def planners() -> list[str]:
+    """Names of the registered planners (entry point group `ehrlab.planners`)."""
+    return sorted(ep.name for ep in entry_points(group="ehrlab.planners"))
+
+
 @cache
-def planners() -> dict[str, Planner]:
-    found: dict[str, Planner] = {}
-    for ep in entry_points(group="ehrlab.planners"):
-        planner = ep.load()
-        found[planner.name] = planner
-    return found
-
-
 def get_planner(name: str, *, source: str = "") -> Planner:
+    """The planner `name`, loaded on first use (a broken plugin affects only its own planner)."""
+    for ep in entry_points(group="ehrlab.planners", name=name):
+        try:
+            return ep.load()
+        except Exception as exc:
+            raise SpecError(f"planner {name!r} failed to load: {type(exc).__name__}: {exc}", path="planner",
+                            source=source) from None
     known = planners()
-    if name in known:
-        return known[name]
     close = difflib.get_close_matches(name, known, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(sorted(known))})"
+    hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(known)})"
     raise SpecError(f"unknown planner {name!r}{hint}", path="planner", source=source)

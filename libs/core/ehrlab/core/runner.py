@@ -209,3 +209,19 @@ def run_local(kind: str, params: dict[str, Any], inputs: dict[str, Path] | None 
     if path is None:
         raise RuntimeError("run_local needs a local store")
     return path, manifest
+
+
+def record_outcome(path: Path, exit_code: int, message: str) -> None:
+    """Writes an attempt's outcome file atomically: how a launcher learns the outcome of an attempt
+    it did not start itself (after a controller restart)."""
+    temp = path.with_suffix(".tmp")
+    temp.write_text(json.dumps({"exit_code": exit_code, "message": message}))
+    os.replace(temp, path)
+
+
+def read_outcome(path: Path) -> tuple[int, str] | None:
+    try:
+        body = json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    return int(body["exit_code"]), str(body["message"])

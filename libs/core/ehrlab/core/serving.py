@@ -19,15 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+from ehrlab.core.config import spec_error
+from ehrlab.core.errors import ConflictError, FailedPreconditionError, NotFoundError, SpecError, UnavailableError
+from ehrlab.core.settings import Settings
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import Counter, Histogram, start_http_server
 from pydantic import ValidationError
-
-from ehrlab.core.config import spec_error
-from ehrlab.core.errors import (ConflictError, FailedPreconditionError, NotFoundError, SpecError,
-                                UnavailableError)
-from ehrlab.core.settings import Settings
 
 log = logging.getLogger("ehrlab.serving")
 
@@ -99,13 +97,14 @@ class _ServerInterceptor(grpc.ServerInterceptor):
 
 
 def _replace(handler: grpc.RpcMethodHandler, unary: Callable[..., Any], streaming: Callable[..., Any]) -> Any:
+    codec = (handler.request_deserializer, handler.response_serializer)
     if handler.request_streaming and handler.response_streaming:
-        return grpc.stream_stream_rpc_method_handler(streaming, handler.request_deserializer, handler.response_serializer)
+        return grpc.stream_stream_rpc_method_handler(streaming, *codec)
     if handler.request_streaming:
-        return grpc.stream_unary_rpc_method_handler(unary, handler.request_deserializer, handler.response_serializer)
+        return grpc.stream_unary_rpc_method_handler(unary, *codec)
     if handler.response_streaming:
-        return grpc.unary_stream_rpc_method_handler(streaming, handler.request_deserializer, handler.response_serializer)
-    return grpc.unary_unary_rpc_method_handler(unary, handler.request_deserializer, handler.response_serializer)
+        return grpc.unary_stream_rpc_method_handler(streaming, *codec)
+    return grpc.unary_unary_rpc_method_handler(unary, *codec)
 
 
 def _wrap(handler: grpc.RpcMethodHandler, service: str, method: str) -> Any:
@@ -176,7 +175,7 @@ class Server:
         self._stopped = threading.Event()
 
     def add(self, register: Callable[[Any, grpc.Server], None], servicer: Any, full_name: str) -> None:
-        """Adds a servicer: `register` is the generated add_XServicer_to_server, `full_name` e.g. ehrlab.v1.Controller."""
+        """Adds a servicer: `register` is the generated add_XServicer_to_server; `full_name` its service name."""
         register(servicer, self.server)
         self.service_names.append(full_name)
 

@@ -10,9 +10,8 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
+from ehrlab.core.config import Layer, SpecModel, load_layer, merge_layers, validate
 from pydantic import Field
-
-from ehrlab.core.config import SpecModel, load_layer, merge_layers, validate, Layer
 
 SERVICE_PORTS = {
     "controller": 50051, "result-store": 50052, "data-prep": 50053, "trainer": 50054,
@@ -51,6 +50,7 @@ class LocalLauncherSettings(SpecModel):
     gpus: int = 0                          # GPU slots (real or simulated)
     mode: Literal["pool", "exec"] = "pool"  # pool: reusable worker processes; exec: `ehrlab task run` per attempt
     max_tasks_per_worker: int = 500
+    max_processes: int = 64                 # attempts running at once, whatever their cpu request
 
 
 class TlsSettings(SpecModel):

@@ -26,15 +26,15 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from ehrlab.v1 import common_pb2 as ehrlab_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x65hrlab/v1/ehr_generator.proto\x12\tehrlab.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x16\x65hrlab/v1/common.proto\"8\n\x0c\x44\x65mographics\x12\x0b\n\x03\x61ge\x18\x01 \x01(\x01\x12\x1b\n\x03sex\x18\x02 \x01(\x0e\x32\x0e.ehrlab.v1.Sex\"\x16\n\x05Visit\x12\r\n\x05\x63odes\x18\x01 \x03(\t\"\xba\x01\n\x0fGenerateRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12-\n\x0c\x64\x65mographics\x18\x02 \x03(\x0b\x32\x17.ehrlab.v1.Demographics\x12\r\n\x05\x63ount\x18\x03 \x01(\x05\x12\x0c\n\x04seed\x18\x04 \x01(\x03\x12!\n\x07history\x18\x05 \x03(\x0b\x32\x10.ehrlab.v1.Visit\x12)\n\x08sampling\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\"r\n\x10SyntheticPatient\x12\r\n\x05index\x18\x01 \x01(\x03\x12-\n\x0c\x64\x65mographics\x18\x02 \x01(\x0b\x32\x17.ehrlab.v1.Demographics\x12 \n\x06visits\x18\x03 \x03(\x0b\x32\x10.ehrlab.v1.Visit\"l\n\x0f\x45valuateRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\'\n\x07heldout\x18\x02 \x01(\x0b\x32\x16.ehrlab.v1.ArtifactRef\x12\x13\n\x0bn_synthetic\x18\x03 \x01(\x05\x12\x0c\n\x04seed\x18\x04 \x01(\x03\";\n\x10\x45valuateResponse\x12\'\n\x06report\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\"%\n\x14\x44\x65scribeModelRequest\x12\r\n\x05model\x18\x01 \x01(\t\"\xb8\x01\n\x10ModelDescription\x12\r\n\x05model\x18\x01 \x01(\t\x12\'\n\x06\x63onfig\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12.\n\rtraining_data\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x12\n\nparameters\x18\x04 \x01(\x03\x12(\n\x07metrics\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct*8\n\x03Sex\x12\x13\n\x0fSEX_UNSPECIFIED\x10\x00\x12\x0e\n\nSEX_FEMALE\x10\x01\x12\x0c\n\x08SEX_MALE\x10\x02\x32\xe9\x01\n\x0c\x45hrGenerator\x12\x45\n\x08Generate\x12\x1a.ehrlab.v1.GenerateRequest\x1a\x1b.ehrlab.v1.SyntheticPatient0\x01\x12\x43\n\x08\x45valuate\x12\x1a.ehrlab.v1.EvaluateRequest\x1a\x1b.ehrlab.v1.EvaluateResponse\x12M\n\rDescribeModel\x12\x1f.ehrlab.v1.DescribeModelRequest\x1a\x1b.ehrlab.v1.ModelDescriptionb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x65hrlab/v1/ehr_generator.proto\x12\tehrlab.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x16\x65hrlab/v1/common.proto\"8\n\x0c\x44\x65mographics\x12\x0b\n\x03\x61ge\x18\x01 \x01(\x01\x12\x1b\n\x03sex\x18\x02 \x01(\x0e\x32\x0e.ehrlab.v1.Sex\"\x16\n\x05Visit\x12\r\n\x05\x63odes\x18\x01 \x03(\t\"\xba\x01\n\x0fGenerateRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12-\n\x0c\x64\x65mographics\x18\x02 \x03(\x0b\x32\x17.ehrlab.v1.Demographics\x12\r\n\x05\x63ount\x18\x03 \x01(\x05\x12\x0c\n\x04seed\x18\x04 \x01(\x03\x12!\n\x07history\x18\x05 \x03(\x0b\x32\x10.ehrlab.v1.Visit\x12)\n\x08sampling\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\"r\n\x10SyntheticPatient\x12\r\n\x05index\x18\x01 \x01(\x03\x12-\n\x0c\x64\x65mographics\x18\x02 \x01(\x0b\x32\x17.ehrlab.v1.Demographics\x12 \n\x06visits\x18\x03 \x03(\x0b\x32\x10.ehrlab.v1.Visit\"\xbf\x01\n\x0f\x45valuateRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\'\n\x07heldout\x18\x02 \x01(\x0b\x32\x16.ehrlab.v1.ArtifactRef\x12\x13\n\x0bn_synthetic\x18\x03 \x01(\x05\x12\x0c\n\x04seed\x18\x04 \x01(\x03\x12&\n\x06\x63ohort\x18\x05 \x01(\x0b\x32\x16.ehrlab.v1.ArtifactRef\x12)\n\x08sampling\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\";\n\x10\x45valuateResponse\x12\'\n\x06report\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\"%\n\x14\x44\x65scribeModelRequest\x12\r\n\x05model\x18\x01 \x01(\t\"\xb8\x01\n\x10ModelDescription\x12\r\n\x05model\x18\x01 \x01(\t\x12\'\n\x06\x63onfig\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12.\n\rtraining_data\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x12\n\nparameters\x18\x04 \x01(\x03\x12(\n\x07metrics\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct*8\n\x03Sex\x12\x13\n\x0fSEX_UNSPECIFIED\x10\x00\x12\x0e\n\nSEX_FEMALE\x10\x01\x12\x0c\n\x08SEX_MALE\x10\x02\x32\xe9\x01\n\x0c\x45hrGenerator\x12\x45\n\x08Generate\x12\x1a.ehrlab.v1.GenerateRequest\x1a\x1b.ehrlab.v1.SyntheticPatient0\x01\x12\x43\n\x08\x45valuate\x12\x1a.ehrlab.v1.EvaluateRequest\x1a\x1b.ehrlab.v1.EvaluateResponse\x12M\n\rDescribeModel\x12\x1f.ehrlab.v1.DescribeModelRequest\x1a\x1b.ehrlab.v1.ModelDescriptionb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ehrlab.v1.ehr_generator_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SEX']._serialized_start=882
-  _globals['_SEX']._serialized_end=938
+  _globals['_SEX']._serialized_start=966
+  _globals['_SEX']._serialized_end=1022
   _globals['_DEMOGRAPHICS']._serialized_start=98
   _globals['_DEMOGRAPHICS']._serialized_end=154
   _globals['_VISIT']._serialized_start=156
@@ -43,14 +43,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GENERATEREQUEST']._serialized_end=367
   _globals['_SYNTHETICPATIENT']._serialized_start=369
   _globals['_SYNTHETICPATIENT']._serialized_end=483
-  _globals['_EVALUATEREQUEST']._serialized_start=485
-  _globals['_EVALUATEREQUEST']._serialized_end=593
-  _globals['_EVALUATERESPONSE']._serialized_start=595
-  _globals['_EVALUATERESPONSE']._serialized_end=654
-  _globals['_DESCRIBEMODELREQUEST']._serialized_start=656
-  _globals['_DESCRIBEMODELREQUEST']._serialized_end=693
-  _globals['_MODELDESCRIPTION']._serialized_start=696
-  _globals['_MODELDESCRIPTION']._serialized_end=880
-  _globals['_EHRGENERATOR']._serialized_start=941
-  _globals['_EHRGENERATOR']._serialized_end=1174
+  _globals['_EVALUATEREQUEST']._serialized_start=486
+  _globals['_EVALUATEREQUEST']._serialized_end=677
+  _globals['_EVALUATERESPONSE']._serialized_start=679
+  _globals['_EVALUATERESPONSE']._serialized_end=738
+  _globals['_DESCRIBEMODELREQUEST']._serialized_start=740
+  _globals['_DESCRIBEMODELREQUEST']._serialized_end=777
+  _globals['_MODELDESCRIPTION']._serialized_start=780
+  _globals['_MODELDESCRIPTION']._serialized_end=964
+  _globals['_EHRGENERATOR']._serialized_start=1025
+  _globals['_EHRGENERATOR']._serialized_end=1258
 # @@protoc_insertion_point(module_scope)

@@ -59,16 +59,20 @@ class SyntheticPatient(_message.Message):
     def __init__(self, index: _Optional[int] = ..., demographics: _Optional[_Union[Demographics, _Mapping]] = ..., visits: _Optional[_Iterable[_Union[Visit, _Mapping]]] = ...) -> None: ...
 
 class EvaluateRequest(_message.Message):
-    __slots__ = ("model", "heldout", "n_synthetic", "seed")
+    __slots__ = ("model", "heldout", "n_synthetic", "seed", "cohort", "sampling")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     HELDOUT_FIELD_NUMBER: _ClassVar[int]
     N_SYNTHETIC_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
+    COHORT_FIELD_NUMBER: _ClassVar[int]
+    SAMPLING_FIELD_NUMBER: _ClassVar[int]
     model: str
     heldout: _common_pb2.ArtifactRef
     n_synthetic: int
     seed: int
-    def __init__(self, model: _Optional[str] = ..., heldout: _Optional[_Union[_common_pb2.ArtifactRef, _Mapping]] = ..., n_synthetic: _Optional[int] = ..., seed: _Optional[int] = ...) -> None: ...
+    cohort: _common_pb2.ArtifactRef
+    sampling: _struct_pb2.Struct
+    def __init__(self, model: _Optional[str] = ..., heldout: _Optional[_Union[_common_pb2.ArtifactRef, _Mapping]] = ..., n_synthetic: _Optional[int] = ..., seed: _Optional[int] = ..., cohort: _Optional[_Union[_common_pb2.ArtifactRef, _Mapping]] = ..., sampling: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class EvaluateResponse(_message.Message):
     __slots__ = ("report",)

@@ -27,6 +27,9 @@ if _version_not_supported:
 
 class EhrGeneratorStub:
     """Synthetic EHR generation from trained generator models.
+
+    A model is named by a local path, a published name (publish_generator), an artifact prefix
+    (artifacts/<dataset>/train_generator/<key> or <dataset>/<key>) or a bare train_generator key.
     """
 
     def __init__(self, channel):
@@ -54,17 +57,23 @@ class EhrGeneratorStub:
 
 class EhrGeneratorServicer:
     """Synthetic EHR generation from trained generator models.
+
+    A model is named by a local path, a published name (publish_generator), an artifact prefix
+    (artifacts/<dataset>/train_generator/<key> or <dataset>/<key>) or a bare train_generator key.
     """
 
     def Generate(self, request, context):
-        """A stream of synthetic patients for the given demographics.
+        """A stream of synthetic patients for the given demographics: `count` per entry, in request order.
+        Every field is checked before the first patient is sent: bad input gets INVALID_ARGUMENT and no output.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Evaluate(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Generates for the held-out records' demographics and compares (validity, coherence, fidelity,
+        diversity, privacy when the training cohort is given, perplexity).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -103,6 +112,9 @@ def add_EhrGeneratorServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class EhrGenerator:
     """Synthetic EHR generation from trained generator models.
+
+    A model is named by a local path, a published name (publish_generator), an artifact prefix
+    (artifacts/<dataset>/train_generator/<key> or <dataset>/<key>) or a bare train_generator key.
     """
 
     @staticmethod

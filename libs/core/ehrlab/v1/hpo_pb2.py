@@ -23,44 +23,54 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
-from ehrlab.v1 import common_pb2 as ehrlab_dot_v1_dot_common__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x65hrlab/v1/hpo.proto\x12\tehrlab.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x16\x65hrlab/v1/common.proto\"\xc9\x02\n\x12\x43reateStudyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06metric\x18\x02 \x01(\t\x12\'\n\tdirection\x18\x03 \x01(\x0e\x32\x14.ehrlab.v1.Direction\x12-\n\x0csearch_space\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12(\n\x07sampler\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\'\n\x06pruner\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x10\n\x08n_trials\x18\x07 \x01(\x05\x12\x13\n\x0bparallelism\x18\x08 \x01(\x05\x12\x17\n\x0ftimeout_seconds\x18\t \x01(\x01\x12*\n\tobjective\x18\n \x01(\x0b\x32\x17.google.protobuf.Struct\"\xba\x01\n\x05Trial\x12\x0e\n\x06number\x18\x01 \x01(\x05\x12$\n\x05state\x18\x02 \x01(\x0e\x32\x15.ehrlab.v1.TrialState\x12\'\n\x06params\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x12\n\x05value\x18\x04 \x01(\x01H\x00\x88\x01\x01\x12\x14\n\x0cintermediate\x18\x05 \x03(\x01\x12\x0f\n\x07task_id\x18\x06 \x01(\t\x12\r\n\x05\x65rror\x18\x07 \x01(\tB\x08\n\x06_value\"\xf2\x01\n\x05Study\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06metric\x18\x02 \x01(\t\x12\'\n\tdirection\x18\x03 \x01(\x0e\x32\x14.ehrlab.v1.Direction\x12\x10\n\x08n_trials\x18\x04 \x01(\x05\x12\x10\n\x08\x63omplete\x18\x05 \x01(\x05\x12\x0e\n\x06pruned\x18\x06 \x01(\x05\x12\x0e\n\x06\x66\x61iled\x18\x07 \x01(\x05\x12\x0f\n\x07running\x18\x08 \x01(\x05\x12\x1e\n\x04\x62\x65st\x18\t \x01(\x0b\x32\x10.ehrlab.v1.Trial\x12-\n\x0csearch_space\x18\n \x01(\x0b\x32\x17.google.protobuf.Struct\"&\n\nAskRequest\x12\r\n\x05study\x18\x01 \x01(\t\x12\t\n\x01n\x18\x02 \x01(\x05\"/\n\x0b\x41skResponse\x12 \n\x06trials\x18\x01 \x03(\x0b\x32\x10.ehrlab.v1.Trial\"~\n\x0bTellRequest\x12\r\n\x05study\x18\x01 \x01(\t\x12\r\n\x05trial\x18\x02 \x01(\x05\x12$\n\x05state\x18\x03 \x01(\x0e\x32\x15.ehrlab.v1.TrialState\x12\x12\n\x05value\x18\x04 \x01(\x01H\x00\x88\x01\x01\x12\r\n\x05\x65rror\x18\x05 \x01(\tB\x08\n\x06_value\"\x0e\n\x0cTellResponse\"V\n\x19ReportIntermediateRequest\x12\r\n\x05study\x18\x01 \x01(\t\x12\r\n\x05trial\x18\x02 \x01(\x05\x12\x0c\n\x04step\x18\x03 \x01(\x03\x12\r\n\x05value\x18\x04 \x01(\x01\"+\n\x1aReportIntermediateResponse\x12\r\n\x05prune\x18\x01 \x01(\x08\"\x1f\n\x0fGetStudyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\'\n\x0bTopKRequest\x12\r\n\x05study\x18\x01 \x01(\t\x12\t\n\x01k\x18\x02 \x01(\x05\"0\n\x0cTopKResponse\x12 \n\x06trials\x18\x01 \x03(\x0b\x32\x10.ehrlab.v1.Trial*V\n\tDirection\x12\x19\n\x15\x44IRECTION_UNSPECIFIED\x10\x00\x12\x16\n\x12\x44IRECTION_MAXIMIZE\x10\x01\x12\x16\n\x12\x44IRECTION_MINIMIZE\x10\x02*\xa5\x01\n\nTrialState\x12\x1b\n\x17TRIAL_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13TRIAL_STATE_RUNNING\x10\x01\x12\x18\n\x14TRIAL_STATE_COMPLETE\x10\x02\x12\x16\n\x12TRIAL_STATE_PRUNED\x10\x03\x12\x16\n\x12TRIAL_STATE_FAILED\x10\x04\x12\x17\n\x13TRIAL_STATE_WAITING\x10\x05\x32\x94\x03\n\rHpoController\x12>\n\x0b\x43reateStudy\x12\x1d.ehrlab.v1.CreateStudyRequest\x1a\x10.ehrlab.v1.Study\x12\x34\n\x03\x41sk\x12\x15.ehrlab.v1.AskRequest\x1a\x16.ehrlab.v1.AskResponse\x12\x37\n\x04Tell\x12\x16.ehrlab.v1.TellRequest\x1a\x17.ehrlab.v1.TellResponse\x12\x61\n\x12ReportIntermediate\x12$.ehrlab.v1.ReportIntermediateRequest\x1a%.ehrlab.v1.ReportIntermediateResponse\x12\x38\n\x08GetStudy\x12\x1a.ehrlab.v1.GetStudyRequest\x1a\x10.ehrlab.v1.Study\x12\x37\n\x04TopK\x12\x16.ehrlab.v1.TopKRequest\x1a\x17.ehrlab.v1.TopKResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x65hrlab/v1/hpo.proto\x12\tehrlab.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xab\x03\n\x12\x43reateStudyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06metric\x18\x02 \x01(\t\x12\'\n\tdirection\x18\x03 \x01(\x0e\x32\x14.ehrlab.v1.Direction\x12-\n\x0csearch_space\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12(\n\x07sampler\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\'\n\x06pruner\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x10\n\x08n_trials\x18\x07 \x01(\x05\x12\x13\n\x0bparallelism\x18\x08 \x01(\x05\x12\x17\n\x0ftimeout_seconds\x18\t \x01(\x01\x12*\n\tobjective\x18\n \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x13\n\x0bmax_retries\x18\x0b \x01(\x05\x12!\n\x19heartbeat_timeout_seconds\x18\x0c \x01(\x01\x12(\n\x07\x65nqueue\x18\r \x03(\x0b\x32\x17.google.protobuf.Struct\"0\n\x11IntermediateValue\x12\x0c\n\x04step\x18\x01 \x01(\x03\x12\r\n\x05value\x18\x02 \x01(\x01\"\x84\x03\n\x05Trial\x12\x0e\n\x06number\x18\x01 \x01(\x05\x12$\n\x05state\x18\x02 \x01(\x0e\x32\x15.ehrlab.v1.TrialState\x12\'\n\x06params\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x12\n\x05value\x18\x04 \x01(\x01H\x00\x88\x01\x01\x12\x32\n\x0cintermediate\x18\x05 \x03(\x0b\x32\x1c.ehrlab.v1.IntermediateValue\x12\x15\n\rexperiment_id\x18\x06 \x01(\t\x12\r\n\x05\x65rror\x18\x07 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x08 \x01(\x05\x12\x10\n\x08retry_of\x18\t \x01(\x05\x12+\n\x07started\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x66inished\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x05\x61ttrs\x18\x0c \x01(\x0b\x32\x17.google.protobuf.StructB\x08\n\x06_value\"s\n\x0bTrialCounts\x12\x0f\n\x07running\x18\x01 \x01(\x05\x12\x10\n\x08\x63omplete\x18\x02 \x01(\x05\x12\x0e\n\x06pruned\x18\x03 \x01(\x05\x12\x0e\n\x06\x66\x61iled\x18\x04 \x01(\x05\x12\x0f\n\x07waiting\x18\x05 \x01(\x05\x12\x10\n\x08\x62udgeted\x18\x06 \x01(\x05\"\xc7\x02\n\x05Study\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06metric\x18\x02 \x01(\t\x12\'\n\tdirection\x18\x03 \x01(\x0e\x32\x14.ehrlab.v1.Direction\x12\x10\n\x08n_trials\x18\x04 \x01(\x05\x12&\n\x06\x63ounts\x18\x05 \x01(\x0b\x32\x16.ehrlab.v1.TrialCounts\x12\x1e\n\x04\x62\x65st\x18\x06 \x01(\x0b\x32\x10.ehrlab.v1.Trial\x12-\n\x0csearch_space\x18\x07 \x01(\x0b\x32\x17.google.protobuf.Struct\x12+\n\ndefinition\x18\x08 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x10\n\x08\x66inished\x18\t \x01(\x08\x12\r\n\x05\x65rror\x18\n \x01(\t\x12 \n\x06trials\x18\x0b \x03(\x0b\x32\x10.ehrlab.v1.Trial\"6\n\nAskRequest\x12\r\n\x05study\x18\x01 \x01(\t\x12\t\n\x01n\x18\x02 \x01(\x05\x12\x0e\n\x06worker\x18\x03 \x01(\t\"/\n\x0b\x41skResponse\x12 \n\x06trials\x18\x01 \x03(\x0b\x32\x10.ehrlab.v1.Trial\"\x8d\x01\n\x0bTellRequest\x12\r\n\x05study\x18\x01 \x01(\t\x12\r\n\x05trial\x18\x02 \x01(\x05\x12$\n\x05state\x18\x03 \x01(\x0e\x32\x15.ehrlab.v1.TrialState\x12\x12\n\x05value\x18\x04 \x01(\x01H\x00\x88\x01\x01\x12\r\n\x05\x65rror\x18\x05 \x01(\t\x12\r\n\x05retry\x18\x06 \x01(\x08\x42\x08\n\x06_value\"V\n\x19ReportIntermediateRequest\x12\r\n\x05study\x18\x01 \x01(\t\x12\r\n\x05trial\x18\x02 \x01(\x05\x12\x0c\n\x04step\x18\x03 \x01(\x03\x12\r\n\x05value\x18\x04 \x01(\x01\"+\n\x1aReportIntermediateResponse\x12\r\n\x05prune\x18\x01 \x01(\x08\"0\n\x10HeartbeatRequest\x12\r\n\x05study\x18\x01 \x01(\t\x12\r\n\x05trial\x18\x02 \x01(\x05\"\x13\n\x11HeartbeatResponse\"7\n\x0fGetStudyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x16\n\x0einclude_trials\x18\x02 \x01(\x08\"\x14\n\x12ListStudiesRequest\"8\n\x13ListStudiesResponse\x12!\n\x07studies\x18\x01 \x03(\x0b\x32\x10.ehrlab.v1.Study\"\'\n\x0bTopKRequest\x12\r\n\x05study\x18\x01 \x01(\t\x12\t\n\x01k\x18\x02 \x01(\x05\"0\n\x0cTopKResponse\x12 \n\x06trials\x18\x01 \x03(\x0b\x32\x10.ehrlab.v1.Trial*V\n\tDirection\x12\x19\n\x15\x44IRECTION_UNSPECIFIED\x10\x00\x12\x16\n\x12\x44IRECTION_MAXIMIZE\x10\x01\x12\x16\n\x12\x44IRECTION_MINIMIZE\x10\x02*\xa5\x01\n\nTrialState\x12\x1b\n\x17TRIAL_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13TRIAL_STATE_RUNNING\x10\x01\x12\x18\n\x14TRIAL_STATE_COMPLETE\x10\x02\x12\x16\n\x12TRIAL_STATE_PRUNED\x10\x03\x12\x16\n\x12TRIAL_STATE_FAILED\x10\x04\x12\x17\n\x13TRIAL_STATE_WAITING\x10\x05\x32\xa3\x04\n\rHpoController\x12>\n\x0b\x43reateStudy\x12\x1d.ehrlab.v1.CreateStudyRequest\x1a\x10.ehrlab.v1.Study\x12\x34\n\x03\x41sk\x12\x15.ehrlab.v1.AskRequest\x1a\x16.ehrlab.v1.AskResponse\x12\x30\n\x04Tell\x12\x16.ehrlab.v1.TellRequest\x1a\x10.ehrlab.v1.Trial\x12\x61\n\x12ReportIntermediate\x12$.ehrlab.v1.ReportIntermediateRequest\x1a%.ehrlab.v1.ReportIntermediateResponse\x12\x46\n\tHeartbeat\x12\x1b.ehrlab.v1.HeartbeatRequest\x1a\x1c.ehrlab.v1.HeartbeatResponse\x12\x38\n\x08GetStudy\x12\x1a.ehrlab.v1.GetStudyRequest\x1a\x10.ehrlab.v1.Study\x12L\n\x0bListStudies\x12\x1d.ehrlab.v1.ListStudiesRequest\x1a\x1e.ehrlab.v1.ListStudiesResponse\x12\x37\n\x04TopK\x12\x16.ehrlab.v1.TopKRequest\x1a\x17.ehrlab.v1.TopKResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ehrlab.v1.hpo_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DIRECTION']._serialized_start=1344
-  _globals['_DIRECTION']._serialized_end=1430
-  _globals['_TRIALSTATE']._serialized_start=1433
-  _globals['_TRIALSTATE']._serialized_end=1598
-  _globals['_CREATESTUDYREQUEST']._serialized_start=89
-  _globals['_CREATESTUDYREQUEST']._serialized_end=418
-  _globals['_TRIAL']._serialized_start=421
-  _globals['_TRIAL']._serialized_end=607
-  _globals['_STUDY']._serialized_start=610
-  _globals['_STUDY']._serialized_end=852
-  _globals['_ASKREQUEST']._serialized_start=854
-  _globals['_ASKREQUEST']._serialized_end=892
-  _globals['_ASKRESPONSE']._serialized_start=894
-  _globals['_ASKRESPONSE']._serialized_end=941
-  _globals['_TELLREQUEST']._serialized_start=943
-  _globals['_TELLREQUEST']._serialized_end=1069
-  _globals['_TELLRESPONSE']._serialized_start=1071
-  _globals['_TELLRESPONSE']._serialized_end=1085
-  _globals['_REPORTINTERMEDIATEREQUEST']._serialized_start=1087
-  _globals['_REPORTINTERMEDIATEREQUEST']._serialized_end=1173
-  _globals['_REPORTINTERMEDIATERESPONSE']._serialized_start=1175
-  _globals['_REPORTINTERMEDIATERESPONSE']._serialized_end=1218
-  _globals['_GETSTUDYREQUEST']._serialized_start=1220
-  _globals['_GETSTUDYREQUEST']._serialized_end=1251
-  _globals['_TOPKREQUEST']._serialized_start=1253
-  _globals['_TOPKREQUEST']._serialized_end=1292
-  _globals['_TOPKRESPONSE']._serialized_start=1294
-  _globals['_TOPKRESPONSE']._serialized_end=1342
-  _globals['_HPOCONTROLLER']._serialized_start=1601
-  _globals['_HPOCONTROLLER']._serialized_end=2005
+  _globals['_DIRECTION']._serialized_start=2096
+  _globals['_DIRECTION']._serialized_end=2182
+  _globals['_TRIALSTATE']._serialized_start=2185
+  _globals['_TRIALSTATE']._serialized_end=2350
+  _globals['_CREATESTUDYREQUEST']._serialized_start=98
+  _globals['_CREATESTUDYREQUEST']._serialized_end=525
+  _globals['_INTERMEDIATEVALUE']._serialized_start=527
+  _globals['_INTERMEDIATEVALUE']._serialized_end=575
+  _globals['_TRIAL']._serialized_start=578
+  _globals['_TRIAL']._serialized_end=966
+  _globals['_TRIALCOUNTS']._serialized_start=968
+  _globals['_TRIALCOUNTS']._serialized_end=1083
+  _globals['_STUDY']._serialized_start=1086
+  _globals['_STUDY']._serialized_end=1413
+  _globals['_ASKREQUEST']._serialized_start=1415
+  _globals['_ASKREQUEST']._serialized_end=1469
+  _globals['_ASKRESPONSE']._serialized_start=1471
+  _globals['_ASKRESPONSE']._serialized_end=1518
+  _globals['_TELLREQUEST']._serialized_start=1521
+  _globals['_TELLREQUEST']._serialized_end=1662
+  _globals['_REPORTINTERMEDIATEREQUEST']._serialized_start=1664
+  _globals['_REPORTINTERMEDIATEREQUEST']._serialized_end=1750
+  _globals['_REPORTINTERMEDIATERESPONSE']._serialized_start=1752
+  _globals['_REPORTINTERMEDIATERESPONSE']._serialized_end=1795
+  _globals['_HEARTBEATREQUEST']._serialized_start=1797
+  _globals['_HEARTBEATREQUEST']._serialized_end=1845
+  _globals['_HEARTBEATRESPONSE']._serialized_start=1847
+  _globals['_HEARTBEATRESPONSE']._serialized_end=1866
+  _globals['_GETSTUDYREQUEST']._serialized_start=1868
+  _globals['_GETSTUDYREQUEST']._serialized_end=1923
+  _globals['_LISTSTUDIESREQUEST']._serialized_start=1925
+  _globals['_LISTSTUDIESREQUEST']._serialized_end=1945
+  _globals['_LISTSTUDIESRESPONSE']._serialized_start=1947
+  _globals['_LISTSTUDIESRESPONSE']._serialized_end=2003
+  _globals['_TOPKREQUEST']._serialized_start=2005
+  _globals['_TOPKREQUEST']._serialized_end=2044
+  _globals['_TOPKRESPONSE']._serialized_start=2046
+  _globals['_TOPKRESPONSE']._serialized_end=2094
+  _globals['_HPOCONTROLLER']._serialized_start=2353
+  _globals['_HPOCONTROLLER']._serialized_end=2900
 # @@protoc_insertion_point(module_scope)

@@ -26,7 +26,9 @@ if _version_not_supported:
 
 
 class HpoControllerStub:
-    """Studies over Optuna with their storage in PostgreSQL; trials run as controller tasks.
+    """Studies over Optuna with their storage in PostgreSQL (schema `hpo`, readable by optuna-dashboard).
+    A study with an objective runs its own trials as controller tasks; without one, workers drive it
+    with Ask / ReportIntermediate / Tell.
     """
 
     def __init__(self, channel):
@@ -48,17 +50,27 @@ class HpoControllerStub:
         self.Tell = channel.unary_unary(
                 '/ehrlab.v1.HpoController/Tell',
                 request_serializer=ehrlab_dot_v1_dot_hpo__pb2.TellRequest.SerializeToString,
-                response_deserializer=ehrlab_dot_v1_dot_hpo__pb2.TellResponse.FromString,
+                response_deserializer=ehrlab_dot_v1_dot_hpo__pb2.Trial.FromString,
                 _registered_method=True)
         self.ReportIntermediate = channel.unary_unary(
                 '/ehrlab.v1.HpoController/ReportIntermediate',
                 request_serializer=ehrlab_dot_v1_dot_hpo__pb2.ReportIntermediateRequest.SerializeToString,
                 response_deserializer=ehrlab_dot_v1_dot_hpo__pb2.ReportIntermediateResponse.FromString,
                 _registered_method=True)
+        self.Heartbeat = channel.unary_unary(
+                '/ehrlab.v1.HpoController/Heartbeat',
+                request_serializer=ehrlab_dot_v1_dot_hpo__pb2.HeartbeatRequest.SerializeToString,
+                response_deserializer=ehrlab_dot_v1_dot_hpo__pb2.HeartbeatResponse.FromString,
+                _registered_method=True)
         self.GetStudy = channel.unary_unary(
                 '/ehrlab.v1.HpoController/GetStudy',
                 request_serializer=ehrlab_dot_v1_dot_hpo__pb2.GetStudyRequest.SerializeToString,
                 response_deserializer=ehrlab_dot_v1_dot_hpo__pb2.Study.FromString,
+                _registered_method=True)
+        self.ListStudies = channel.unary_unary(
+                '/ehrlab.v1.HpoController/ListStudies',
+                request_serializer=ehrlab_dot_v1_dot_hpo__pb2.ListStudiesRequest.SerializeToString,
+                response_deserializer=ehrlab_dot_v1_dot_hpo__pb2.ListStudiesResponse.FromString,
                 _registered_method=True)
         self.TopK = channel.unary_unary(
                 '/ehrlab.v1.HpoController/TopK',
@@ -68,17 +80,22 @@ class HpoControllerStub:
 
 
 class HpoControllerServicer:
-    """Studies over Optuna with their storage in PostgreSQL; trials run as controller tasks.
+    """Studies over Optuna with their storage in PostgreSQL (schema `hpo`, readable by optuna-dashboard).
+    A study with an objective runs its own trials as controller tasks; without one, workers drive it
+    with Ask / ReportIntermediate / Tell.
     """
 
     def CreateStudy(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Idempotent: the same definition returns the existing study (its budget, parallelism, timeout,
+        sampler and pruner may change). The same name with another metric, direction, space or
+        objective is ALREADY_EXISTS.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Ask(self, request, context):
-        """A batch of N distinct points in one call.
+        """A batch of up to N distinct points in one call (fewer when the budget or a finite space runs out).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -91,7 +108,14 @@ class HpoControllerServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ReportIntermediate(self, request, context):
-        """Returns whether the trial should stop now.
+        """Records an intermediate value; returns whether the trial should stop now (pruned).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Heartbeat(self, request, context):
+        """Keeps a running trial alive when its study fails silent trials (heartbeat_timeout_seconds).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -103,8 +127,15 @@ class HpoControllerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def TopK(self, request, context):
+    def ListStudies(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TopK(self, request, context):
+        """The K best complete trials, best first.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -125,17 +156,27 @@ def add_HpoControllerServicer_to_server(servicer, server):
             'Tell': grpc.unary_unary_rpc_method_handler(
                     servicer.Tell,
                     request_deserializer=ehrlab_dot_v1_dot_hpo__pb2.TellRequest.FromString,
-                    response_serializer=ehrlab_dot_v1_dot_hpo__pb2.TellResponse.SerializeToString,
+                    response_serializer=ehrlab_dot_v1_dot_hpo__pb2.Trial.SerializeToString,
             ),
             'ReportIntermediate': grpc.unary_unary_rpc_method_handler(
                     servicer.ReportIntermediate,
                     request_deserializer=ehrlab_dot_v1_dot_hpo__pb2.ReportIntermediateRequest.FromString,
                     response_serializer=ehrlab_dot_v1_dot_hpo__pb2.ReportIntermediateResponse.SerializeToString,
             ),
+            'Heartbeat': grpc.unary_unary_rpc_method_handler(
+                    servicer.Heartbeat,
+                    request_deserializer=ehrlab_dot_v1_dot_hpo__pb2.HeartbeatRequest.FromString,
+                    response_serializer=ehrlab_dot_v1_dot_hpo__pb2.HeartbeatResponse.SerializeToString,
+            ),
             'GetStudy': grpc.unary_unary_rpc_method_handler(
                     servicer.GetStudy,
                     request_deserializer=ehrlab_dot_v1_dot_hpo__pb2.GetStudyRequest.FromString,
                     response_serializer=ehrlab_dot_v1_dot_hpo__pb2.Study.SerializeToString,
+            ),
+            'ListStudies': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListStudies,
+                    request_deserializer=ehrlab_dot_v1_dot_hpo__pb2.ListStudiesRequest.FromString,
+                    response_serializer=ehrlab_dot_v1_dot_hpo__pb2.ListStudiesResponse.SerializeToString,
             ),
             'TopK': grpc.unary_unary_rpc_method_handler(
                     servicer.TopK,
@@ -151,7 +192,9 @@ def add_HpoControllerServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class HpoController:
-    """Studies over Optuna with their storage in PostgreSQL; trials run as controller tasks.
+    """Studies over Optuna with their storage in PostgreSQL (schema `hpo`, readable by optuna-dashboard).
+    A study with an objective runs its own trials as controller tasks; without one, workers drive it
+    with Ask / ReportIntermediate / Tell.
     """
 
     @staticmethod
@@ -224,7 +267,7 @@ class HpoController:
             target,
             '/ehrlab.v1.HpoController/Tell',
             ehrlab_dot_v1_dot_hpo__pb2.TellRequest.SerializeToString,
-            ehrlab_dot_v1_dot_hpo__pb2.TellResponse.FromString,
+            ehrlab_dot_v1_dot_hpo__pb2.Trial.FromString,
             options,
             channel_credentials,
             insecure,
@@ -263,6 +306,33 @@ class HpoController:
             _registered_method=True)
 
     @staticmethod
+    def Heartbeat(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ehrlab.v1.HpoController/Heartbeat',
+            ehrlab_dot_v1_dot_hpo__pb2.HeartbeatRequest.SerializeToString,
+            ehrlab_dot_v1_dot_hpo__pb2.HeartbeatResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def GetStudy(request,
             target,
             options=(),
@@ -279,6 +349,33 @@ class HpoController:
             '/ehrlab.v1.HpoController/GetStudy',
             ehrlab_dot_v1_dot_hpo__pb2.GetStudyRequest.SerializeToString,
             ehrlab_dot_v1_dot_hpo__pb2.Study.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListStudies(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ehrlab.v1.HpoController/ListStudies',
+            ehrlab_dot_v1_dot_hpo__pb2.ListStudiesRequest.SerializeToString,
+            ehrlab_dot_v1_dot_hpo__pb2.ListStudiesResponse.FromString,
             options,
             channel_credentials,
             insecure,

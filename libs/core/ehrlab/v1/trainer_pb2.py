@@ -22,28 +22,29 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from ehrlab.v1 import common_pb2 as ehrlab_dot_v1_dot_common__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x65hrlab/v1/trainer.proto\x12\tehrlab.v1\x1a\x1cgoogle/protobuf/struct.proto\"\x17\n\x15ListModelKindsRequest\"|\n\tModelKind\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x0b\n\x03gpu\x18\x03 \x01(\x08\x12\x0f\n\x07metrics\x18\x04 \x03(\t\x12.\n\rparams_schema\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\"=\n\x16ListModelKindsResponse\x12#\n\x05kinds\x18\x01 \x03(\x0b\x32\x14.ehrlab.v1.ModelKind\"Q\n\x18ValidateTrainSpecRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\'\n\x06params\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"+\n\nFieldError\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"~\n\x19ValidateTrainSpecResponse\x12\r\n\x05valid\x18\x01 \x01(\x08\x12%\n\x06\x65rrors\x18\x02 \x03(\x0b\x32\x15.ehrlab.v1.FieldError\x12+\n\nnormalized\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct2\xc0\x01\n\x07Trainer\x12U\n\x0eListModelKinds\x12 .ehrlab.v1.ListModelKindsRequest\x1a!.ehrlab.v1.ListModelKindsResponse\x12^\n\x11ValidateTrainSpec\x12#.ehrlab.v1.ValidateTrainSpecRequest\x1a$.ehrlab.v1.ValidateTrainSpecResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x65hrlab/v1/trainer.proto\x12\tehrlab.v1\x1a\x16\x65hrlab/v1/common.proto\x1a\x1cgoogle/protobuf/struct.proto\"\x17\n\x15ListModelKindsRequest\"\xe4\x01\n\tModelKind\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x0b\n\x03gpu\x18\x03 \x01(\x08\x12\x0f\n\x07metrics\x18\x04 \x03(\t\x12.\n\rparams_schema\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\'\n\tresources\x18\x06 \x01(\x0b\x32\x14.ehrlab.v1.Resources\x12\x0e\n\x06inputs\x18\x07 \x03(\t\x12\x17\n\x0foptional_inputs\x18\x08 \x03(\t\x12\x14\n\x0c\x63ode_version\x18\t \x01(\t\"=\n\x16ListModelKindsResponse\x12#\n\x05kinds\x18\x01 \x03(\x0b\x32\x14.ehrlab.v1.ModelKind\"Q\n\x18ValidateTrainSpecRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\'\n\x06params\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"+\n\nFieldError\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"~\n\x19ValidateTrainSpecResponse\x12\r\n\x05valid\x18\x01 \x01(\x08\x12%\n\x06\x65rrors\x18\x02 \x03(\x0b\x32\x15.ehrlab.v1.FieldError\x12+\n\nnormalized\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct2\xc0\x01\n\x07Trainer\x12U\n\x0eListModelKinds\x12 .ehrlab.v1.ListModelKindsRequest\x1a!.ehrlab.v1.ListModelKindsResponse\x12^\n\x11ValidateTrainSpec\x12#.ehrlab.v1.ValidateTrainSpecRequest\x1a$.ehrlab.v1.ValidateTrainSpecResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ehrlab.v1.trainer_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_LISTMODELKINDSREQUEST']._serialized_start=68
-  _globals['_LISTMODELKINDSREQUEST']._serialized_end=91
-  _globals['_MODELKIND']._serialized_start=93
-  _globals['_MODELKIND']._serialized_end=217
-  _globals['_LISTMODELKINDSRESPONSE']._serialized_start=219
-  _globals['_LISTMODELKINDSRESPONSE']._serialized_end=280
-  _globals['_VALIDATETRAINSPECREQUEST']._serialized_start=282
-  _globals['_VALIDATETRAINSPECREQUEST']._serialized_end=363
-  _globals['_FIELDERROR']._serialized_start=365
-  _globals['_FIELDERROR']._serialized_end=408
-  _globals['_VALIDATETRAINSPECRESPONSE']._serialized_start=410
-  _globals['_VALIDATETRAINSPECRESPONSE']._serialized_end=536
-  _globals['_TRAINER']._serialized_start=539
-  _globals['_TRAINER']._serialized_end=731
+  _globals['_LISTMODELKINDSREQUEST']._serialized_start=92
+  _globals['_LISTMODELKINDSREQUEST']._serialized_end=115
+  _globals['_MODELKIND']._serialized_start=118
+  _globals['_MODELKIND']._serialized_end=346
+  _globals['_LISTMODELKINDSRESPONSE']._serialized_start=348
+  _globals['_LISTMODELKINDSRESPONSE']._serialized_end=409
+  _globals['_VALIDATETRAINSPECREQUEST']._serialized_start=411
+  _globals['_VALIDATETRAINSPECREQUEST']._serialized_end=492
+  _globals['_FIELDERROR']._serialized_start=494
+  _globals['_FIELDERROR']._serialized_end=537
+  _globals['_VALIDATETRAINSPECRESPONSE']._serialized_start=539
+  _globals['_VALIDATETRAINSPECRESPONSE']._serialized_end=665
+  _globals['_TRAINER']._serialized_start=668
+  _globals['_TRAINER']._serialized_end=860
 # @@protoc_insertion_point(module_scope)

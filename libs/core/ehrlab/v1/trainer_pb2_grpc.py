@@ -27,6 +27,7 @@ if _version_not_supported:
 
 class TrainerStub:
     """The model catalog: which trainable kinds exist and whether a training spec is valid.
+    Generic over the task-kind registry: every installed kind whose service is "trainer" is listed.
     """
 
     def __init__(self, channel):
@@ -49,6 +50,7 @@ class TrainerStub:
 
 class TrainerServicer:
     """The model catalog: which trainable kinds exist and whether a training spec is valid.
+    Generic over the task-kind registry: every installed kind whose service is "trainer" is listed.
     """
 
     def ListModelKinds(self, request, context):
@@ -86,6 +88,7 @@ def add_TrainerServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class Trainer:
     """The model catalog: which trainable kinds exist and whether a training spec is valid.
+    Generic over the task-kind registry: every installed kind whose service is "trainer" is listed.
     """
 
     @staticmethod

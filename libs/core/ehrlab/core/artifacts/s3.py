@@ -1,8 +1,8 @@
 """The artifact store on S3 (AWS, MinIO, Ceph radosgw, …) through the minio SDK.
 
 Files stream both ways. Uploads go up in parts of `part_size` bytes (multipart above one part),
-`parallel_uploads` parts at a time, so they hold about (parallel_uploads + 3) × part_size in memory
-whatever the file's size. Downloads are written in 1 MiB chunks to a temporary file beside the
+`parallel_uploads` parts at a time, so they hold at most (2 × parallel_uploads + 3) × part_size in
+memory whatever the file's size. Downloads are written in 1 MiB chunks to a temporary file beside the
 destination, renamed into place when complete. Each object appears whole or not at all: a PUT or a
 completed multipart upload is atomic on S3.
 

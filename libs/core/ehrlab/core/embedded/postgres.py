@@ -103,7 +103,8 @@ class EmbeddedPostgres:
             self._run("initdb", "-D", str(self.data_dir), "-U", "postgres", "--auth=trust", "--encoding=UTF8",
                       "--no-instructions")
         if not self.running():
-            options = [f"-p {self.port}", "-c listen_addresses=127.0.0.1", f"-c unix_socket_directories={self.data_dir}",
+            options = [f"-p {self.port}", "-c listen_addresses=127.0.0.1",
+                       f"-c unix_socket_directories={self.data_dir}",
                        "-c max_connections=300", "-c synchronous_commit=off"]
             if not self.durable:  # tests: nothing here needs to survive a machine crash
                 options += ["-c fsync=off", "-c full_page_writes=off"]

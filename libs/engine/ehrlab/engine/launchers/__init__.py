@@ -88,5 +88,5 @@ class Launcher(ABC):
     def cancel(self, attempt_ids: list[str], reason: str) -> None:
         """Stops the attempts; they are then reported FAILED with `reason` by poll."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (optional hook)
         """Releases resources; running attempts are left to finish (the next controller adopts them)."""

@@ -1,0 +1,1 @@
+"""The result-store's data: task status history, result rows, metric points and the artifact index."""

@@ -1,0 +1,199 @@
+"""SQL of the result-store: idempotent writes (bulk through COPY) and paginated, filtered reads."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from ehrlab.core.db import Database
+from ehrlab.core.errors import SpecError
+from psycopg.types.json import Jsonb
+
+RESULTS, METRICS = "results", "metrics"
+# TaskState values that mean a task is over (succeeded, cached, failed, skipped, cancelled)
+FINISHED_STATES = (4, 5, 6, 7, 8)
+
+
+def open_database(url: str, **kwargs: Any) -> Database:
+    db = Database(url, schema="results", application="ehrlab-result-store", **kwargs).open()
+    db.migrate("ehrlab.results")
+    return db
+
+
+@dataclass
+class Status:
+    task_id: str
+    experiment_id: str
+    task_name: str
+    kind: str
+    state: int
+    attempt: int
+    message: str
+    progress: float
+    cache_hit: bool
+    sequence: int
+    updated_at: datetime
+
+
+@dataclass
+class MetricPoint:
+    experiment_id: str
+    task_id: str
+    kind: str
+    attempt: int
+    name: str
+    step: int
+    value: float
+    time: datetime
+    labels: dict[str, str]
+
+
+def upsert_statuses(db: Database, statuses: Sequence[Status]) -> int:
+    """Keeps each task's newest status; an older report (lower sequence) never overwrites a newer one."""
+    if not statuses:
+        return 0
+    rows = [(s.task_id, s.experiment_id, s.task_name, s.kind, s.state, s.attempt, s.message, s.progress, s.cache_hit,
+             s.sequence, s.updated_at) for s in statuses]
+
+    def write(conn: psycopg.Connection[Any]) -> int:
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO task_status AS t (task_id, experiment_id, task_name, kind, state, attempt, message, "
+                "progress, cache_hit, sequence, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT (task_id) DO UPDATE SET state = EXCLUDED.state, attempt = EXCLUDED.attempt, "
+                "message = EXCLUDED.message, progress = EXCLUDED.progress, cache_hit = EXCLUDED.cache_hit, "
+                "sequence = EXCLUDED.sequence, updated_at = EXCLUDED.updated_at WHERE t.sequence < EXCLUDED.sequence",
+                rows)
+        return len(rows)
+
+    return db.run(write)
+
+
+def put_results(db: Database, *, experiment_id: str, task_id: str, task_name: str, kind: str,
+                labels: dict[str, str], rows: Sequence[dict[str, Any]], cache_hit: bool) -> int:
+    """Stores a task's result rows; sending the same rows again (a retry) adds nothing."""
+    if not rows:
+        return 0
+
+    def write(conn: psycopg.Connection[Any]) -> int:
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS incoming_results (experiment_id text, task_id text, "
+                     "task_name text, kind text, labels jsonb, row_index integer, \"values\" jsonb, cache_hit boolean) "
+                     "ON COMMIT DELETE ROWS")
+        with conn.cursor().copy("COPY incoming_results (experiment_id, task_id, task_name, kind, labels, row_index, "
+                                "\"values\", cache_hit) FROM STDIN") as copy:
+            for index, row in enumerate(rows):
+                copy.write_row((experiment_id, task_id, task_name, kind, json.dumps(labels), index,
+                                json.dumps(row), cache_hit))
+        cur = conn.execute("INSERT INTO results (experiment_id, task_id, task_name, kind, labels, row_index, "
+                           "\"values\", cache_hit) SELECT experiment_id, task_id, task_name, kind, labels, row_index, "
+                           "\"values\", cache_hit FROM incoming_results ON CONFLICT (task_id, row_index) DO NOTHING")
+        return cur.rowcount
+
+    return db.run(write)
+
+
+def insert_metrics(db: Database, points: Sequence[MetricPoint]) -> int:
+    """Appends metric points with COPY (the bulk path: tens of thousands of rows per second)."""
+    if not points:
+        return 0
+
+    def write(conn: psycopg.Connection[Any]) -> int:
+        with conn.cursor().copy("COPY metrics (experiment_id, task_id, kind, attempt, name, step, value, time, labels) "
+                                "FROM STDIN") as copy:
+            for p in points:
+                copy.write_row((p.experiment_id, p.task_id, p.kind, p.attempt, p.name, p.step, p.value, p.time,
+                                json.dumps(p.labels) if p.labels else "{}"))
+        return len(points)
+
+    return db.run(write)
+
+
+def register_artifact(db: Database, *, dataset: str, kind: str, key: str, uri: str, digest: str, size: int,
+                      task_id: str, files: list[dict[str, Any]]) -> None:
+    db.execute("INSERT INTO artifacts (dataset, kind, key, uri, digest, size_bytes, task_id, files) "
+               "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (dataset, kind, key) DO UPDATE SET "
+               "uri = EXCLUDED.uri, digest = EXCLUDED.digest, size_bytes = EXCLUDED.size_bytes, "
+               "task_id = EXCLUDED.task_id, files = EXCLUDED.files, created_at = now()",
+               (dataset, kind, key, uri, digest, size, task_id, Jsonb(files)))
+
+
+def lookup_artifacts(db: Database, *, key: str, dataset: str, kind: str, page_size: int,
+                     page_token: str) -> tuple[list[dict[str, Any]], str]:
+    clauses, params = ["true"], []
+    for column, value in (("key", key), ("dataset", dataset), ("kind", kind)):
+        if value:
+            clauses.append(f"{column} = %s")
+            params.append(value)
+    if page_token:
+        clauses.append("(dataset, kind, key) > (%s, %s, %s)")
+        params += _decode(page_token)
+    rows = db.fetch_all(f"SELECT * FROM artifacts WHERE {' AND '.join(clauses)} ORDER BY dataset, kind, key "
+                        f"LIMIT %s", [*params, page_size + 1])
+    if len(rows) > page_size:
+        rows = rows[:page_size]
+        return rows, _encode([rows[-1]["dataset"], rows[-1]["kind"], rows[-1]["key"]])
+    return rows, ""
+
+
+def _encode(values: list[Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode()
+
+
+def _decode(token: str) -> list[Any]:
+    try:
+        values = json.loads(base64.urlsafe_b64decode(token.encode()))
+        assert isinstance(values, list)
+        return values
+    except (ValueError, TypeError, AssertionError):
+        raise SpecError("malformed page token", path="page.page_token") from None
+
+
+def query(db: Database, *, table: str, experiment_id: str = "", kind: str = "", task_id: str = "",
+          labels: dict[str, str] | None = None, metric_name: str = "", page_size: int = 100,
+          page_token: str = "") -> tuple[list[dict[str, Any]], str]:
+    """Rows of `results` or `metrics` matching every given filter, oldest first, keyset-paginated."""
+    if table not in (RESULTS, METRICS):
+        raise SpecError(f"unknown table {table!r}", path="table")
+    if metric_name and table != METRICS:
+        raise SpecError("metric_name filters metrics only", path="metric_name")
+    clauses, params = ["true"], []
+    for column, value in (("experiment_id", experiment_id), ("kind", kind), ("task_id", task_id),
+                          ("name", metric_name)):
+        if value:
+            clauses.append(f"{column} = %s")
+            params.append(value)
+    if labels:
+        clauses.append("labels @> %s")
+        params.append(Jsonb(labels))
+    if page_token:
+        clauses.append("id > %s")
+        params.append(int(_decode(page_token)[0]))
+    columns = ('id, experiment_id, task_id, task_name, kind, labels, "values", created_at AS time' if table == RESULTS
+               else "id, experiment_id, task_id, '' AS task_name, kind, labels, name, step, value, time")
+    rows = db.fetch_all(f"SELECT {columns} FROM {table} WHERE {' AND '.join(clauses)} ORDER BY id LIMIT %s",
+                        [*params, page_size + 1])
+    if len(rows) > page_size:
+        rows = rows[:page_size]
+        return rows, _encode([rows[-1]["id"]])
+    return rows, ""
+
+
+def progress(db: Database, experiment_id: str, recent: int = 10) -> tuple[dict[int, int], datetime | None,
+                                                                          list[dict[str, Any]]]:
+    def read(conn: psycopg.Connection[Any]) -> tuple[dict[int, int], datetime | None, list[dict[str, Any]]]:
+        counts = {r["state"]: r["n"] for r in conn.execute(
+            "SELECT state, count(*) AS n FROM task_status WHERE experiment_id = %s GROUP BY state", (experiment_id,))}
+        latest = conn.execute("SELECT * FROM task_status WHERE experiment_id = %s ORDER BY updated_at DESC LIMIT %s",
+                              (experiment_id, recent)).fetchall()
+        return counts, latest[0]["updated_at"] if latest else None, latest
+
+    return db.run(read)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)

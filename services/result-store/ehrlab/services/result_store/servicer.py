@@ -1,0 +1,151 @@
+"""gRPC servicer of the result-store."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import grpc
+from ehrlab.core.db import Database
+from ehrlab.core.errors import SpecError
+from ehrlab.core.hashing import canonical_json
+from ehrlab.results import store
+from ehrlab.v1 import common_pb2, result_store_pb2, result_store_pb2_grpc
+from google.protobuf import json_format, struct_pb2, timestamp_pb2
+from prometheus_client import Counter
+
+ROWS = Counter("ehrlab_result_rows_total", "Result rows stored", ["kind"])
+POINTS = Counter("ehrlab_metric_points_total", "Metric points stored")
+STATUSES = Counter("ehrlab_status_reports_total", "Task status reports received")
+_COPY_EVERY = 20_000
+_STATE_FIELDS = {4: "succeeded", 5: "cached", 6: "failed", 7: "skipped", 8: "cancelled",
+                 1: "pending", 2: "ready", 3: "running"}
+
+
+def _time(message: timestamp_pb2.Timestamp, default: datetime) -> datetime:
+    return message.ToDatetime(tzinfo=default.tzinfo) if message.seconds or message.nanos else default
+
+
+def _timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None:
+    if value is None:
+        return None
+    message = timestamp_pb2.Timestamp()
+    message.FromDatetime(value)
+    return message
+
+
+def _struct(value: dict[str, Any]) -> struct_pb2.Struct:
+    message = struct_pb2.Struct()
+    message.update(value)
+    return message
+
+
+def _page_size(page: common_pb2.PageRequest) -> int:
+    if page.page_size < 0:
+        raise SpecError("must not be negative", path="page.page_size")
+    return min(page.page_size or 100, 10_000)
+
+
+class ResultStoreServicer(result_store_pb2_grpc.ResultStoreServicer):
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def ReportStatus(self, request: result_store_pb2.ReportStatusRequest,
+                     context: grpc.ServicerContext) -> result_store_pb2.ReportStatusResponse:
+        now = store.now()
+        statuses = []
+        for i, s in enumerate(request.statuses):
+            if not s.task_id or not s.experiment_id:
+                raise SpecError("task_id and experiment_id are required", path=f"statuses[{i}]")
+            statuses.append(store.Status(s.task_id, s.experiment_id, s.task_name, s.kind, s.state, s.attempt,
+                                         s.message, s.progress, s.cache_hit, s.sequence, _time(s.time, now)))
+        STATUSES.inc(len(statuses))
+        return result_store_pb2.ReportStatusResponse(accepted=store.upsert_statuses(self.db, statuses))
+
+    def ReportMetrics(self, request_iterator: Iterator[result_store_pb2.MetricBatch],
+                      context: grpc.ServicerContext) -> result_store_pb2.ReportMetricsResponse:
+        now = store.now()
+        pending: list[store.MetricPoint] = []
+        accepted = 0
+        for batch in request_iterator:
+            if not batch.task_id:
+                raise SpecError("task_id is required", path="task_id")
+            for i, m in enumerate(batch.metrics):
+                if not m.name:
+                    raise SpecError("a metric needs a name", path=f"metrics[{i}].name")
+                pending.append(store.MetricPoint(batch.experiment_id, batch.task_id, batch.kind, batch.attempt, m.name,
+                                                 m.step, m.value, _time(m.time, now), dict(m.labels)))
+            if len(pending) >= _COPY_EVERY:
+                accepted += store.insert_metrics(self.db, pending)
+                pending = []
+        accepted += store.insert_metrics(self.db, pending)
+        POINTS.inc(accepted)
+        return result_store_pb2.ReportMetricsResponse(accepted=accepted)
+
+    def PutResults(self, request: result_store_pb2.PutResultsRequest,
+                   context: grpc.ServicerContext) -> result_store_pb2.PutResultsResponse:
+        for field in ("experiment_id", "task_id", "kind"):
+            if not getattr(request, field):
+                raise SpecError("is required", path=field)
+        rows = [json.loads(canonical_json(json_format.MessageToDict(r.values))) for r in request.rows]
+        accepted = store.put_results(self.db, experiment_id=request.experiment_id, task_id=request.task_id,
+                                     task_name=request.task_name, kind=request.kind, labels=dict(request.labels),
+                                     rows=rows, cache_hit=request.cache_hit)
+        ROWS.labels(request.kind).inc(accepted)
+        return result_store_pb2.PutResultsResponse(accepted=accepted)
+
+    def Query(self, request: result_store_pb2.QueryRequest,
+              context: grpc.ServicerContext) -> result_store_pb2.QueryResponse:
+        table = store.METRICS if request.table == result_store_pb2.QUERY_TABLE_METRICS else store.RESULTS
+        rows, token = store.query(self.db, table=table, experiment_id=request.experiment_id, kind=request.kind,
+                                  task_id=request.task_id, labels=dict(request.labels),
+                                  metric_name=request.metric_name, page_size=_page_size(request.page),
+                                  page_token=request.page.page_token)
+        out = []
+        for row in rows:
+            values = row["values"] if table == store.RESULTS else {"name": row["name"], "step": row["step"],
+                                                                  "value": row["value"]}
+            out.append(result_store_pb2.QueryRow(
+                experiment_id=row["experiment_id"], task_id=row["task_id"], task_name=row["task_name"],
+                kind=row["kind"], labels=row["labels"], values=_struct(json.loads(json.dumps(values))),
+                time=_timestamp(row["time"])))
+        return result_store_pb2.QueryResponse(rows=out, next_page_token=token)
+
+    def Progress(self, request: result_store_pb2.ProgressRequest,
+                 context: grpc.ServicerContext) -> result_store_pb2.ProgressResponse:
+        if not request.experiment_id:
+            raise SpecError("is required", path="experiment_id")
+        counts, last, recent = store.progress(self.db, request.experiment_id)
+        by_name = {_STATE_FIELDS[state]: n for state, n in counts.items() if state in _STATE_FIELDS}
+        total = sum(by_name.values())
+        finished = sum(n for state, n in counts.items() if state in store.FINISHED_STATES)
+        return result_store_pb2.ProgressResponse(
+            counts=common_pb2.TaskCounts(total=total, **by_name), ratio=finished / total if total else 0.0,
+            last_update=_timestamp(last),
+            recent=[result_store_pb2.TaskStatus(
+                experiment_id=r["experiment_id"], task_id=r["task_id"], task_name=r["task_name"], kind=r["kind"],
+                state=r["state"], attempt=r["attempt"], message=r["message"], progress=r["progress"],
+                sequence=r["sequence"], time=_timestamp(r["updated_at"]), cache_hit=r["cache_hit"]) for r in recent])
+
+    def RegisterArtifact(self, request: result_store_pb2.RegisterArtifactRequest,
+                         context: grpc.ServicerContext) -> result_store_pb2.RegisterArtifactResponse:
+        a = request.artifact
+        for field in ("dataset", "kind", "key", "digest"):
+            if not getattr(a, field):
+                raise SpecError("is required", path=f"artifact.{field}")
+        store.register_artifact(self.db, dataset=a.dataset, kind=a.kind, key=a.key, uri=a.uri, digest=a.digest,
+                                size=a.size_bytes, task_id=request.task_id,
+                                files=[{"path": f.path, "size": f.size_bytes, "sha256": f.sha256}
+                                       for f in request.files])
+        return result_store_pb2.RegisterArtifactResponse()
+
+    def LookupArtifact(self, request: result_store_pb2.LookupArtifactRequest,
+                       context: grpc.ServicerContext) -> result_store_pb2.LookupArtifactResponse:
+        rows, token = store.lookup_artifacts(self.db, key=request.key, dataset=request.dataset, kind=request.kind,
+                                             page_size=_page_size(request.page), page_token=request.page.page_token)
+        return result_store_pb2.LookupArtifactResponse(
+            artifacts=[common_pb2.ArtifactRef(uri=r["uri"], digest=r["digest"], dataset=r["dataset"], kind=r["kind"],
+                                              key=r["key"], size_bytes=r["size_bytes"]) for r in rows],
+            next_page_token=token)
