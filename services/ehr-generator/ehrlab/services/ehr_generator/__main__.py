@@ -10,7 +10,8 @@ from ehrlab.v1 import ehr_generator_pb2_grpc
 
 
 def setup(server: Server, settings: Settings) -> None:
-    server.add(ehr_generator_pb2_grpc.add_EhrGeneratorServicer_to_server, EhrGeneratorServicer(), "ehrlab.v1.EhrGenerator")
+    server.add(ehr_generator_pb2_grpc.add_EhrGeneratorServicer_to_server, EhrGeneratorServicer(settings),
+               "ehrlab.v1.EhrGenerator")
 
 
 def main() -> None:
