@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import click
-from ehrlab.core.errors import EhrlabError, SpecError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+from ehrlab.core.errors import EhrlabError, SpecError
 
 console = Console(stderr=True)
 out = Console()

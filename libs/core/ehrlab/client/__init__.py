@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+from google.protobuf import json_format, struct_pb2
+
 from ehrlab.core.channels import open_channel
 from ehrlab.core.config import Layer, load_layer
 from ehrlab.core.errors import (
@@ -47,7 +49,6 @@ from ehrlab.v1 import (
     result_store_pb2_grpc,
     trainer_pb2_grpc,
 )
-from google.protobuf import json_format, struct_pb2
 
 FINISHED = (common_pb2.EXPERIMENT_STATE_SUCCEEDED, common_pb2.EXPERIMENT_STATE_FAILED,
             common_pb2.EXPERIMENT_STATE_CANCELLED)

@@ -11,10 +11,11 @@ import os
 import time
 from typing import Any
 
+from pydantic import Field
+
 from ehrlab.core.config import SpecModel
 from ehrlab.core.context import TaskContext
 from ehrlab.core.kinds import Resources, TaskKind
-from pydantic import Field
 
 
 class NoopParams(SpecModel):

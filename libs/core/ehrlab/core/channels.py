@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+
 from ehrlab.core.serving import CHANNEL_OPTIONS
 
 # Calls that fail with UNAVAILABLE (a service restarting) are retried with backoff. Every ehrlab RPC

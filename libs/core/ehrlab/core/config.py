@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from ehrlab.core.errors import SpecError
 from pydantic import BaseModel, ConfigDict, ValidationError
+
+from ehrlab.core.errors import SpecError
 
 KeyPath = tuple[str | int, ...]
 M = TypeVar("M", bound=BaseModel)

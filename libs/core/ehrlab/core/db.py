@@ -16,10 +16,11 @@ from importlib import resources
 from typing import Any, TypeVar
 
 import psycopg
-from ehrlab.core.errors import UnavailableError
 from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
+
+from ehrlab.core.errors import UnavailableError
 
 T = TypeVar("T")
 log = logging.getLogger("ehrlab.db")

@@ -17,10 +17,11 @@ from functools import cache
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
+from pydantic import field_validator
+
 from ehrlab.core.config import SpecModel
 from ehrlab.core.errors import SpecError
 from ehrlab.core.hashing import code_version
-from pydantic import field_validator
 
 if TYPE_CHECKING:
     from ehrlab.core.context import TaskContext

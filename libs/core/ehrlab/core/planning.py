@@ -18,9 +18,10 @@ from functools import cache
 from importlib.metadata import entry_points
 from typing import Any, Protocol
 
+from pydantic import ConfigDict, Field
+
 from ehrlab.core.config import SpecModel
 from ehrlab.core.errors import SpecError
-from pydantic import ConfigDict, Field
 
 
 class DatasetSpec(SpecModel):

@@ -13,11 +13,12 @@ import time
 from collections.abc import Mapping
 
 import grpc
+from google.protobuf import timestamp_pb2
+
 from ehrlab.core.channels import open_channel
 from ehrlab.core.runner import TaskSpec
 from ehrlab.core.settings import Settings
 from ehrlab.v1 import common_pb2, hpo_pb2, hpo_pb2_grpc, result_store_pb2, result_store_pb2_grpc
-from google.protobuf import timestamp_pb2
 
 log = logging.getLogger("ehrlab.reporting")
 

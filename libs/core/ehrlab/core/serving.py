@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from ehrlab.core.config import spec_error
-from ehrlab.core.errors import ConflictError, FailedPreconditionError, NotFoundError, SpecError, UnavailableError
-from ehrlab.core.settings import Settings
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import Counter, Histogram, start_http_server
 from pydantic import ValidationError
+
+from ehrlab.core.config import spec_error
+from ehrlab.core.errors import ConflictError, FailedPreconditionError, NotFoundError, SpecError, UnavailableError
+from ehrlab.core.settings import Settings
 
 log = logging.getLogger("ehrlab.serving")
 

@@ -10,8 +10,9 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from ehrlab.core.config import Layer, SpecModel, load_layer, merge_layers, validate
 from pydantic import Field
+
+from ehrlab.core.config import Layer, SpecModel, load_layer, merge_layers, validate
 
 SERVICE_PORTS = {
     "controller": 50051, "result-store": 50052, "data-prep": 50053, "trainer": 50054,

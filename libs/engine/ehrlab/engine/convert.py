@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from google.protobuf import struct_pb2, timestamp_pb2
+
 from ehrlab.engine.model import TASK_STATE_NAMES, ExperimentRecord, TaskRecord
 from ehrlab.v1 import common_pb2, controller_pb2
-from google.protobuf import struct_pb2, timestamp_pb2
 
 
 def struct(value: dict[str, Any]) -> struct_pb2.Struct:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+
 from ehrlab.core.artifacts import ArtifactStore
 from ehrlab.core.artifacts.manifest import load_complete, read_results
 from ehrlab.engine import convert

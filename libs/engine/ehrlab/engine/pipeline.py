@@ -25,10 +25,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from pydantic import Field
+
 from ehrlab.core.config import SpecModel
 from ehrlab.core.errors import SpecError
 from ehrlab.core.planning import ExperimentSpec, FunctionPlanner, PlanContext, Source, TaskNode
-from pydantic import Field
 
 
 class SourceInput(SpecModel):

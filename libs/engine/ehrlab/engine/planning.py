@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from pydantic import ValidationError
+
 from ehrlab.core.artifacts import open_store
 from ehrlab.core.artifacts.manifest import artifact_prefix
 from ehrlab.core.config import KeyPath, Layer, MergedSpec, merge_layers, spec_error, validate
@@ -28,7 +30,6 @@ from ehrlab.core.errors import SpecError
 from ehrlab.core.hashing import hash_value, sha256_file
 from ehrlab.core.kinds import Resources, get_kind
 from ehrlab.core.planning import ExperimentSpec, OptionsSpec, PlanContext, Source, TaskNode, get_planner
-from pydantic import ValidationError
 
 
 @dataclass

@@ -9,11 +9,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
+from psycopg.types.json import Jsonb
+
 from ehrlab.core.db import Database
 from ehrlab.core.errors import SpecError
 from ehrlab.core.kinds import Resources
 from ehrlab.engine.model import EXP_PENDING, EXP_RUNNING, ExperimentRecord, TaskRecord
-from psycopg.types.json import Jsonb
 
 _TASK_COLUMNS = ("id", "experiment_id", "seq", "name", "kind", "key", "dataset", "service", "code_version",
                  "params", "inputs", "depends_on", "resources", "timeout_s", "max_attempts", "labels", "forced",

@@ -10,9 +10,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
+from psycopg.types.json import Jsonb
+
 from ehrlab.core.db import Database
 from ehrlab.core.errors import SpecError
-from psycopg.types.json import Jsonb
 
 RESULTS, METRICS = "results", "metrics"
 # TaskState values that mean a task is over (succeeded, cached, failed, skipped, cancelled)

@@ -20,10 +20,11 @@ from pathlib import Path
 
 import grpc
 import psutil
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
 from ehrlab.core.embedded.postgres import EmbeddedPostgres, free_port
 from ehrlab.core.errors import EhrlabError, UnavailableError
 from ehrlab.core.settings import SERVICE_PORTS
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 # result-store first: the controller reports to it from its first moment
 START_ORDER = ("result-store", "controller", "data-prep", "trainer", "hpo-controller", "ehr-generator", "grader")

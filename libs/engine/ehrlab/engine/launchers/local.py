@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
+
 from ehrlab.core.runner import EXIT_CONFIG, EXIT_OK, EXIT_PRUNED, read_outcome
 from ehrlab.core.settings import LocalLauncherSettings
 from ehrlab.engine.launchers import Attempt, AttemptResult, Capacity, Launcher, Outcome

@@ -7,6 +7,8 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import grpc
+from google.protobuf import json_format
+
 from ehrlab.core.config import Layer
 from ehrlab.core.errors import NotFoundError, SpecError
 from ehrlab.core.hashing import canonical_json
@@ -18,7 +20,6 @@ from ehrlab.engine.model import EXP_FINISHED, ExperimentRecord, TaskRecord
 from ehrlab.engine.planning import plan_experiment
 from ehrlab.engine.reconciler import Engine
 from ehrlab.v1 import common_pb2, controller_pb2, controller_pb2_grpc
-from google.protobuf import json_format
 
 _DEFAULT_PAGE = 100
 _MAX_PAGE = 1000

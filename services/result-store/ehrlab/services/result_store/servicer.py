@@ -8,13 +8,14 @@ from datetime import datetime
 from typing import Any
 
 import grpc
+from google.protobuf import json_format, struct_pb2, timestamp_pb2
+from prometheus_client import Counter
+
 from ehrlab.core.db import Database
 from ehrlab.core.errors import SpecError
 from ehrlab.core.hashing import canonical_json
 from ehrlab.results import store
 from ehrlab.v1 import common_pb2, result_store_pb2, result_store_pb2_grpc
-from google.protobuf import json_format, struct_pb2, timestamp_pb2
-from prometheus_client import Counter
 
 ROWS = Counter("ehrlab_result_rows_total", "Result rows stored", ["kind"])
 POINTS = Counter("ehrlab_metric_points_total", "Metric points stored")
