@@ -71,7 +71,8 @@ class FakeLLM:
         self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         self.server.request_queue_size = 256
-        threading.Thread(target=self.server.serve_forever, daemon=True, name="fake-llm").start()
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True,
+                         name="fake-llm").start()
         return self
 
     def stop(self) -> None:

