@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from ehrlab.core.db import Database
 from ehrlab.core.serving import Server
 from ehrlab.core.settings import Settings

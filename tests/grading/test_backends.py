@@ -7,13 +7,18 @@ import time
 from pathlib import Path
 
 import pytest
-from ehrlab.grading.backends import (MalformedOutputError, PermanentBackendError, TransientBackendError, backend_for,
-                                     model_name)
+
+from ehrlab.grading.backends import (
+    MalformedOutputError,
+    PermanentBackendError,
+    TransientBackendError,
+    backend_for,
+    model_name,
+)
 from ehrlab.grading.backends.structured import parse_grades, parse_note
 from ehrlab.grading.fake_llm import FakeLLM
 from ehrlab.grading.model import ModelSpec, Vendor
 from ehrlab.grading.secrets import MissingSecretError, resolve_secret
-
 from tests.grading.conftest import criteria
 
 NOTE = {"subjective": "Documents fact number 0.", "objective": "", "assessment": "", "plan": "Follow up."}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from ehrlab.core.config import validate
 from ehrlab.core.errors import SpecError
 from ehrlab.grading.model import Case, Criterion, CriterionGrade, ModelSpec, Rubric, Sense

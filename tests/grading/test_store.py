@@ -4,13 +4,21 @@ notes and grades stored once, failures with their errors, progress."""
 from __future__ import annotations
 
 import pytest
+
 from ehrlab.core.errors import ConflictError, NotFoundError, SpecError
 from ehrlab.grading.client import GradingClient
-from ehrlab.grading.model import (CriterionGrade, ErrorRecord, ExperimentDefinition, GradeKey, ModelSpec, NoteKey,
-                                  Validation, Vendor)
+from ehrlab.grading.model import (
+    CriterionGrade,
+    ErrorRecord,
+    ExperimentDefinition,
+    GradeKey,
+    ModelSpec,
+    NoteKey,
+    Validation,
+    Vendor,
+)
 from ehrlab.grading.store import GradingStore
 from ehrlab.v1 import grader_pb2, grading_pb2
-
 from tests.grading.conftest import case, rubric
 
 OFFLINE = ModelSpec(vendor=Vendor.OFFLINE, model="template")

@@ -29,7 +29,7 @@ class GraderStub:
     """Stateless note generation and rubric grading through pluggable model backends.
     Failures carry the trailing metadata `ehrlab-error-type` (rate_limit, timeout, connection,
     server_error, malformed_output, auth, credentials, bad_request). Transient ones come back as
-    RESOURCE_EXHAUSTED (rate limits), DEADLINE_EXCEEDED (timeouts) or UNAVAILABLE (the rest: worth
+    RESOURCE_EXHAUSTED (rate limits), DEADLINE_EXCEEDED (timeouts) or ABORTED (the rest: worth
     retrying); permanent ones as FAILED_PRECONDITION; bad requests as INVALID_ARGUMENT.
     """
 
@@ -55,7 +55,7 @@ class GraderServicer:
     """Stateless note generation and rubric grading through pluggable model backends.
     Failures carry the trailing metadata `ehrlab-error-type` (rate_limit, timeout, connection,
     server_error, malformed_output, auth, credentials, bad_request). Transient ones come back as
-    RESOURCE_EXHAUSTED (rate limits), DEADLINE_EXCEEDED (timeouts) or UNAVAILABLE (the rest: worth
+    RESOURCE_EXHAUSTED (rate limits), DEADLINE_EXCEEDED (timeouts) or ABORTED (the rest: worth
     retrying); permanent ones as FAILED_PRECONDITION; bad requests as INVALID_ARGUMENT.
     """
 
@@ -96,7 +96,7 @@ class Grader:
     """Stateless note generation and rubric grading through pluggable model backends.
     Failures carry the trailing metadata `ehrlab-error-type` (rate_limit, timeout, connection,
     server_error, malformed_output, auth, credentials, bad_request). Transient ones come back as
-    RESOURCE_EXHAUSTED (rate limits), DEADLINE_EXCEEDED (timeouts) or UNAVAILABLE (the rest: worth
+    RESOURCE_EXHAUSTED (rate limits), DEADLINE_EXCEEDED (timeouts) or ABORTED (the rest: worth
     retrying); permanent ones as FAILED_PRECONDITION; bad requests as INVALID_ARGUMENT.
     """
 

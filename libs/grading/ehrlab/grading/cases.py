@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from ehrlab.core.config import SpecModel, load_layer, validate
 from ehrlab.core.errors import SpecError
 from ehrlab.grading.model import Case

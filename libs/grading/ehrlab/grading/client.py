@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import grpc
+
 from ehrlab.core.channels import open_channel
 from ehrlab.core.errors import (
     ConflictError,

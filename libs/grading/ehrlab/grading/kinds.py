@@ -14,11 +14,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import Field
+
 from ehrlab.core.config import SpecModel
 from ehrlab.core.hashing import code_version
 from ehrlab.core.kinds import Resources, TaskKind
 from ehrlab.grading.model import Criterion, ModelSpec
-from pydantic import Field
 
 CODE = ("ehrlab.grading.tasks", "ehrlab.grading.backends", "ehrlab.grading.scoring")
 IO_BOUND = Resources(cpu=0.05, memory="256Mi")

@@ -12,8 +12,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from ehrlab.core.config import SpecModel
 from pydantic import Field, field_validator, model_validator
+
+from ehrlab.core.config import SpecModel
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"
 # The author the original system recorded for machine-written rubrics; any other author is human.

@@ -21,6 +21,8 @@ from __future__ import annotations
 from contextlib import ExitStack
 from typing import Any
 
+from pydantic import Field
+
 from ehrlab.core.config import SpecModel
 from ehrlab.core.errors import SpecError
 from ehrlab.core.hashing import hash_value
@@ -29,7 +31,6 @@ from ehrlab.grading import wire
 from ehrlab.grading.client import GradingClient
 from ehrlab.grading.kinds import ENCODER
 from ehrlab.grading.model import Vendor
-from pydantic import Field
 
 DEFAULT_WORKERS = 3
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 import grpc
+from prometheus_client import Counter
+
 from ehrlab.core.db import Database
 from ehrlab.core.errors import SpecError
 from ehrlab.core.serving import Server
@@ -18,7 +20,6 @@ from ehrlab.grading import wire
 from ehrlab.grading.kinds import grading_code_version
 from ehrlab.grading.store import GradingStore
 from ehrlab.v1 import grading_pb2, grading_pb2_grpc
-from prometheus_client import Counter
 
 RESULTS = Counter("ehrlab_grading_results_total", "Note and grade attempts recorded, by what and outcome",
                   ["what", "outcome"])

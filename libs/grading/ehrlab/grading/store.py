@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
+from psycopg.types.json import Jsonb
+
 from ehrlab.core.db import Database
 from ehrlab.core.errors import ConflictError, NotFoundError, SpecError
 from ehrlab.core.hashing import hash_value
@@ -36,7 +38,6 @@ from ehrlab.grading.model import (
     StoredRubric,
     Validation,
 )
-from psycopg.types.json import Jsonb
 
 SCHEMA = "results"
 AUTHORS_NEEDED = 2

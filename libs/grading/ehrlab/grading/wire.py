@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from google.protobuf import json_format, struct_pb2, timestamp_pb2
+
 from ehrlab.core.config import SpecModel, validate
 from ehrlab.core.errors import SpecError
 from ehrlab.grading.cases import CaseFile
@@ -35,7 +37,6 @@ from ehrlab.grading.model import (
     Validation,
 )
 from ehrlab.v1 import grader_pb2, grading_pb2
-from google.protobuf import json_format, struct_pb2, timestamp_pb2
 
 M = TypeVar("M", bound=SpecModel)
 

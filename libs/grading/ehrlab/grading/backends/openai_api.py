@@ -13,6 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 import openai
+
 from ehrlab.grading.backends import MalformedOutputError, model_name
 from ehrlab.grading.backends.sdk import api_key, translate
 from ehrlab.grading.backends.structured import (

@@ -2,8 +2,11 @@
 
 Each request names its model; credentials are resolved from the model's secret reference when the
 call is made, in this process. A backend failure comes back with a status code that says whether
-to retry (RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED, UNAVAILABLE) or not (FAILED_PRECONDITION), and
-the failure type in the trailing metadata `ehrlab-error-type`.
+to retry (RESOURCE_EXHAUSTED for rate limits, DEADLINE_EXCEEDED for timeouts, ABORTED for the
+other transient failures) or not (FAILED_PRECONDITION), and the failure type in the trailing
+metadata `ehrlab-error-type`. UNAVAILABLE is left to mean the grader itself is unreachable, which
+the platform's channels retry on their own; a vendor's failures must reach the caller's retry
+policy, which counts and records them.
 """
 
 from __future__ import annotations
@@ -13,12 +16,13 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import grpc
+from prometheus_client import Counter, Histogram
+
 from ehrlab.core.errors import SpecError
 from ehrlab.grading import wire
 from ehrlab.grading.backends import DEFAULT_TIMEOUT_S, BackendError, TransientBackendError, backend_for, model_name
 from ehrlab.grading.scoring import score_grades
 from ehrlab.v1 import grader_pb2, grader_pb2_grpc
-from prometheus_client import Counter, Histogram
 
 T = TypeVar("T")
 CALLS = Counter("ehrlab_grader_calls_total", "Model calls by operation, vendor and outcome (ok or error type)",
@@ -37,7 +41,7 @@ class GraderServicer(grader_pb2_grpc.GraderServicer):
             result = call()
         except BackendError as exc:
             CALLS.labels(operation, vendor, exc.type).inc()
-            code = _STATUS.get(exc.type, grpc.StatusCode.UNAVAILABLE) if isinstance(exc, TransientBackendError) \
+            code = _STATUS.get(exc.type, grpc.StatusCode.ABORTED) if isinstance(exc, TransientBackendError) \
                 else grpc.StatusCode.FAILED_PRECONDITION
             context.set_trailing_metadata([("ehrlab-error-type", exc.type)])
             context.abort(code, str(exc))
