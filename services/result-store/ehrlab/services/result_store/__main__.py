@@ -7,6 +7,7 @@ from collections.abc import Callable
 from ehrlab.core.service import serve
 from ehrlab.core.serving import Server
 from ehrlab.core.settings import Settings
+from ehrlab.grading.service import register as register_grading_store
 from ehrlab.results.store import open_database
 from ehrlab.services.result_store.servicer import ResultStoreServicer
 from ehrlab.v1 import result_store_pb2_grpc
@@ -16,6 +17,7 @@ def setup(server: Server, settings: Settings) -> Callable[[], None]:
     db = open_database(settings.database_url)
     server.add(result_store_pb2_grpc.add_ResultStoreServicer_to_server, ResultStoreServicer(db),
                "ehrlab.v1.ResultStore")
+    register_grading_store(server, db)
     return db.close
 
 
