@@ -36,6 +36,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+
 from ehrlab.cohort import icd9
 from ehrlab.core.errors import SpecError
 
@@ -89,17 +90,48 @@ def describe_code(code: str) -> tuple[str | None, list[str] | None]:
     return icd9.describe(key), parents
 
 
+@dataclass(frozen=True)
+class ShardStats:
+    """What the metadata needs to know about one written shard."""
+
+    path: Path
+    subjects: np.ndarray
+    code_counts: dict[str, int]
+    events: int
+    time_min: int | None
+    time_max: int | None
+
+
+def write_shard_file(table: pa.Table, path: Path, *, compression: str = "zstd", check_order: bool = True) -> ShardStats:
+    """Writes one data shard (whole subjects, sorted by subject_id then time) and returns its stats."""
+    table = conform(table, source=str(path))
+    if table.num_rows == 0:
+        raise ValueError(f"{path}: a MEDS shard must not be empty")
+    subjects = table.column("subject_id").to_numpy()
+    if check_order:
+        _check_sorted(subjects, table.column("time"), str(path))
+    starts = np.flatnonzero(np.r_[True, subjects[1:] != subjects[:-1]])
+    counts = pc.value_counts(table.column("code").combine_chunks())
+    span = pc.min_max(table.column("time"))
+    pq.write_table(table, path, compression=compression, row_group_size=1 << 20)
+    return ShardStats(path, subjects[starts], dict(zip(counts.field("values").to_pylist(),
+                                                       counts.field("counts").to_pylist(), strict=True)),
+                      table.num_rows, span["min"].value if span["min"].is_valid else None,
+                      span["max"].value if span["max"].is_valid else None)
+
+
 class MedsWriter:
     """Writes a MEDS dataset shard by shard (memory bounded by one shard), metadata on `close`.
 
     Use as a context manager: on an exception everything it wrote is removed, so a failed run leaves
     no half-written dataset. Each shard must hold whole subjects sorted by (subject_id, time); a subject
-    may not appear in two shards.
+    may not appear in two shards. Shards written elsewhere (other processes) into `shard_path(i)` are
+    recorded with `add`, in order.
     """
 
     def __init__(self, root: str | Path, *, dataset_name: str, dataset_version: str = "1",
                  etl_name: str = "ehrlab.cohort", etl_version: str = "0.1.0", compression: str = "zstd",
-                 check_order: bool = True) -> None:
+                 extra: Mapping[str, Any] | None = None) -> None:
         self.root = Path(root)
         if (self.root / meds.data_subdirectory).exists() or (self.root / "metadata").exists():
             raise FileExistsError(f"{self.root} already holds a MEDS dataset")
@@ -107,9 +139,8 @@ class MedsWriter:
         self.data_dir.mkdir(parents=True)
         (self.root / "metadata").mkdir()
         self.metadata = {"dataset_name": dataset_name, "dataset_version": dataset_version, "etl_name": etl_name,
-                         "etl_version": etl_version, "meds_version": meds.__version__}
+                         "etl_version": etl_version, "meds_version": meds.__version__, **(extra or {})}
         self.compression = compression
-        self.check_order = check_order
         self.shards = 0
         self._subjects: list[np.ndarray] = []
         self._codes: Counter[str] = Counter()
@@ -124,27 +155,24 @@ class MedsWriter:
             shutil.rmtree(self.data_dir, ignore_errors=True)
             shutil.rmtree(self.root / "metadata", ignore_errors=True)
 
+    def shard_path(self, index: int) -> Path:
+        return self.data_dir / f"{index:05d}.parquet"
+
     def write_shard(self, table: pa.Table) -> Path:
-        """Writes one shard (columns subject_id, time, code and optionally numeric_value)."""
-        table = conform(table, source=f"shard {self.shards}")
-        if table.num_rows == 0:
-            raise ValueError("a MEDS shard must not be empty")
-        subjects = table.column("subject_id").to_numpy()
-        if self.check_order:
-            _check_sorted(subjects, table.column("time"), f"shard {self.shards}")
-        starts = np.flatnonzero(np.r_[True, subjects[1:] != subjects[:-1]])
-        self._subjects.append(subjects[starts])
-        counts = pc.value_counts(table.column("code").combine_chunks())
-        self._codes.update(dict(zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist(),
-                                    strict=True)))
-        self._events += table.num_rows
-        times = pc.min_max(table.column("time"))
-        if times["min"].is_valid:
-            self._time_range += [times["min"].value, times["max"].value]
-        path = self.data_dir / f"{self.shards:05d}.parquet"
-        pq.write_table(table, path, compression=self.compression, row_group_size=1 << 20)
+        """Writes the next shard (columns subject_id, time, code and optionally numeric_value)."""
+        stats = write_shard_file(table, self.shard_path(self.shards), compression=self.compression)
+        self.add(stats)
+        return stats.path
+
+    def add(self, stats: ShardStats) -> None:
+        """Records a shard written to `shard_path(self.shards)`."""
+        if stats.path != self.shard_path(self.shards):
+            raise ValueError(f"expected shard {self.shard_path(self.shards)}, got {stats.path}")
+        self._subjects.append(stats.subjects)
+        self._codes.update(stats.code_counts)
+        self._events += stats.events
+        self._time_range += [t for t in (stats.time_min, stats.time_max) if t is not None]
         self.shards += 1
-        return path
 
     def close(self, splits: Mapping[int, str] | None = None) -> dict[str, Any]:
         """Writes the metadata; `splits` maps subject_id -> split (default: `default_splits`). Returns the summary."""
