@@ -22,12 +22,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
+
 from ehrlab.causal import io
 from ehrlab.causal.estimators import RISK_RATIO
 from ehrlab.causal.kinds import AggregateEstimatesParams
 from ehrlab.core.context import TaskContext
 from ehrlab.core.errors import SpecError
-from matplotlib.figure import Figure
 
 GROUP = ["experiment", "arm", "outcome", "method"]
 SUMMARY = "summary.csv"

@@ -27,6 +27,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from torch import nn
+from torch.nn import functional as F
+from transformers import BertConfig, BertForMaskedLM, BertModel
+from transformers.utils import logging as transformers_logging
+
 from ehrlab.causal import io
 from ehrlab.causal.catboost_arm import available_threads, stratified_holdout
 from ehrlab.causal.folds import require_both_classes
@@ -34,10 +39,6 @@ from ehrlab.causal.history import read_history
 from ehrlab.causal.kinds import FinetuneBertParams, PretrainBertParams, TrainingLoop
 from ehrlab.core.context import TaskContext
 from ehrlab.core.errors import SpecError
-from torch import nn
-from torch.nn import functional as F
-from transformers import BertConfig, BertForMaskedLM, BertModel
-from transformers.utils import logging as transformers_logging
 
 PAD, CLS, MASK, UNK = "[PAD]", "[CLS]", "[MASK]", "[UNK]"
 SPECIAL = (PAD, CLS, MASK, UNK)

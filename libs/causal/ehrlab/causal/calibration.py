@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from betacal import BetaCalibration
+
 from ehrlab.causal import io
 from ehrlab.causal.kinds import CalibrateParams
 from ehrlab.core.context import TaskContext

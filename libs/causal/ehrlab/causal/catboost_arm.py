@@ -13,14 +13,15 @@ from typing import Any
 
 import numpy as np
 from catboost import CatBoostClassifier, Pool
+from scipy import sparse
+from sklearn.metrics import log_loss, roc_auc_score
+
 from ehrlab.causal import io
 from ehrlab.causal.features import baseline_features, with_exposure
 from ehrlab.causal.folds import require_both_classes
 from ehrlab.causal.kinds import TrainCatboostParams
 from ehrlab.core.context import TaskContext
 from ehrlab.core.errors import SpecError
-from scipy import sparse
-from sklearn.metrics import log_loss, roc_auc_score
 
 PROPENSITY = "exposure"
 

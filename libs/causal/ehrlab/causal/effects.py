@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from ehrlab.causal import io
 from ehrlab.causal.estimators import METHODS, RISK_RATIO, NuisanceData, estimate
 from ehrlab.causal.kinds import EstimateEffectsParams

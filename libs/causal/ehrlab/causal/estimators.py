@@ -21,8 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from ehrlab.core.errors import SpecError
 from scipy.special import expit, logit
+
+from ehrlab.core.errors import SpecError
 
 Z95 = 1.96
 Q_BOUND = 1e-8          # outcome predictions are kept this far from 0 and 1 before taking logits
@@ -151,9 +152,15 @@ def fluctuation(y: np.ndarray, offset: np.ndarray, h: np.ndarray, *, max_iter: i
                 tol: float = 1e-10) -> float | None:
     """epsilon maximising the logistic likelihood of y ~ expit(offset + epsilon·h), or None if unstable.
 
-    Newton's method with step halving on a concave log-likelihood; None when it does not converge
-    or epsilon runs off (the data are separated along h).
+    Newton's method with step halving on a concave log-likelihood; None when the data are separated
+    along h (no finite maximum), or when it does not converge or epsilon runs off.
     """
+    # the score falls from its limit at -inf to its limit at +inf; without a sign change there is no root
+    score_at_plus_inf = float(np.sum(np.where(h > 0, h * (y - 1), h * y)))
+    score_at_minus_inf = float(np.sum(np.where(h > 0, h * y, h * (y - 1))))
+    if score_at_plus_inf >= 0 or score_at_minus_inf <= 0:
+        return None
+
     def loglik(eps: float) -> float:
         eta = offset + eps * h
         return float(np.sum(y * eta - np.logaddexp(0.0, eta)))

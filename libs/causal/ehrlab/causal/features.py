@@ -12,9 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
+
 from ehrlab.causal import io
 from ehrlab.causal.history import DAYS_PER_YEAR
-from scipy import sparse
 
 AGE_COLUMNS = ("age", "age_first_code", "age_last_code", "n_codes")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
 from ehrlab.causal import io
 from ehrlab.causal.kinds import PrepareFoldsParams
 from ehrlab.core.context import TaskContext

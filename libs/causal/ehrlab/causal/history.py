@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from ehrlab.cohort.meds import BIRTH, DEATH, iter_shards
 from scipy import sparse
+
+from ehrlab.cohort.meds import BIRTH, DEATH, iter_shards
 
 DAYS_PER_YEAR = 365.25
 

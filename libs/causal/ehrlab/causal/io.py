@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from ehrlab.core.errors import SpecError
 
 COHORT = "cohort.parquet"

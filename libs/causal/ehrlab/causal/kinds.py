@@ -10,10 +10,11 @@ import re
 from datetime import date
 from typing import Literal
 
+from pydantic import Field, field_validator, model_validator
+
 from ehrlab.causal.names import Strengths, parse_experiment_name
 from ehrlab.core.config import SpecModel
 from ehrlab.core.kinds import Resources, TaskKind
-from pydantic import Field, field_validator, model_validator
 
 DEFAULT_OUTCOMES = {"null": 0.0, "effect": 1.39}
 _OUTCOME_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,39}")

@@ -19,13 +19,14 @@ from __future__ import annotations
 import hashlib
 from typing import Annotated, Any, Literal
 
+from pydantic import AfterValidator, Field, model_validator
+
 from ehrlab.causal.kinds import ARMS
 from ehrlab.causal.names import parse_experiment_name
 from ehrlab.core.config import SpecModel
 from ehrlab.core.errors import SpecError
 from ehrlab.core.kinds import get_kind
 from ehrlab.core.planning import ExperimentSpec, FunctionPlanner, PlanContext, Source, TaskNode
-from pydantic import AfterValidator, Field, model_validator
 
 SAMPLE_KIND = "sample_cohort"
 SIMULATE_KIND = "simulate_cohort"

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
 from ehrlab.causal import io
 from ehrlab.causal.history import read_history
 from ehrlab.causal.kinds import SimulateOutcomesParams

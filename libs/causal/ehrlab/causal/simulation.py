@@ -20,9 +20,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from ehrlab.causal.names import Strengths
 from scipy import sparse
 from scipy.special import expit, logit
+
+from ehrlab.causal.names import Strengths
 
 N_SHARED = 10
 N_EXPOSURE_ONLY = 10
