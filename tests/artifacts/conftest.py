@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from ehrlab.core.artifacts import ArtifactStore
 from ehrlab.core.artifacts.local import LocalStore
-
 from tests.support.fixtures import drop_bucket, new_s3_store
 from tests.support.s3server import RadosGateway
 

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ehrlab.core.artifacts.s3 import S3Store
 
+from ehrlab.core.artifacts.s3 import S3Store
 from tests.support.prometheus import Prometheus, Pushgateway, Targets
 from tests.support.s3server import RadosGateway
 

@@ -14,7 +14,9 @@ from __future__ import annotations
 import argparse
 import atexit
 import contextlib
+import signal
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -22,9 +24,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
-from ehrlab.core.embedded.postgres import free_port
 from minio import Minio
 
+from ehrlab.core.embedded.postgres import free_port
 from tests.support.processes import Daemon, ServerError, http_answers, require_binary, wait_until
 
 ACCESS_KEY = "EHRLABTESTACCESSKEY1"
@@ -75,6 +77,9 @@ keyring = {root}/keyring
 [{gateway}]
 rgw frontends = beast endpoint=127.0.0.1:{port}
 rgw data = {root}/rgw
+# with its metadata cache on, the gateway notifies every other gateway on each metadata change; one
+# that was killed still counts for 30 s (the OSD's watch timeout), and bucket creation waits for it
+rgw cache enabled = false
 """
 
 
@@ -209,6 +214,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=9000)
     parser.add_argument("--dir", type=Path, help="where the cluster lives (default: a new temporary directory)")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # clean up on `kill` as on Ctrl-C
     with contextlib.ExitStack() as cleanup:
         root = args.dir or Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="ehrlab-s3-")))
         serve(RadosGateway(root, port=args.port))

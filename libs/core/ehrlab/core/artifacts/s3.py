@@ -27,13 +27,14 @@ from typing import TypeVar
 from urllib.parse import urlencode
 
 import urllib3
-from ehrlab.core.artifacts import ArtifactStore
-from ehrlab.core.errors import EhrlabError, NotFoundError, SpecError, UnavailableError
 from minio import Minio
 from minio.datatypes import Object
 from minio.deleteobjects import DeleteObject
 from minio.error import InvalidResponseError, S3Error, ServerError
 from minio.helpers import MIN_PART_SIZE, check_bucket_name
+
+from ehrlab.core.artifacts import ArtifactStore
+from ehrlab.core.errors import EhrlabError, NotFoundError, SpecError, UnavailableError
 
 log = logging.getLogger("ehrlab.artifacts.s3")
 T = TypeVar("T")
@@ -83,7 +84,7 @@ def _credentials(given: tuple[str, str] | None) -> tuple[str | None, str | None,
             if not os.environ.get(secret_var):
                 raise SpecError(f"{access_var} is set but {secret_var} is not", path=secret_var)
             return os.environ[access_var], os.environ[secret_var], access_var
-    return None, None, "nowhere (anonymous: set EHRLAB_S3_ACCESS_KEY and EHRLAB_S3_SECRET_KEY)"
+    return None, None, "anonymous"
 
 
 class S3Store(ArtifactStore):
@@ -130,8 +131,11 @@ class S3Store(ArtifactStore):
         http = urllib3.PoolManager(
             timeout=urllib3.Timeout(connect=min(5.0, self.timeout), read=self.timeout),
             retries=False, maxsize=32)
-        self._client = Minio(endpoint, access_key=access_key, secret_key=secret_key, secure=self.secure,
-                             region=self.region, http_client=http)
+        try:
+            self._client = Minio(endpoint, access_key=access_key, secret_key=secret_key, secure=self.secure,
+                                 region=self.region, http_client=http)
+        except ValueError as exc:
+            raise SpecError(f"S3 store option endpoint={endpoint!r}: {exc} (give host:port)", path="endpoint") from None
         query = {"endpoint": endpoint, **({} if self.secure else {"secure": "false"}),
                  **({"region": self.region} if self.region else {})}
         self._query = urlencode(query, safe=":")
@@ -167,7 +171,8 @@ class S3Store(ArtifactStore):
                     raise
                 failure = f"{exc.code} (HTTP {exc.response.status})"
             except (ServerError, InvalidResponseError) as exc:
-                # a non-S3 answer (a proxy's error page, an overloaded gateway): its HTTP status decides
+                # a non-S3 answer (a proxy's error page, an overloaded gateway): its HTTP status decides;
+                # InvalidResponseError exposes the status only among its constructor arguments
                 status = exc.status_code if isinstance(exc, ServerError) else exc.__reduce__()[1][0]
                 if status == 403:
                     raise self._denied(operation, key, "HTTP 403") from None
@@ -187,8 +192,9 @@ class S3Store(ArtifactStore):
             delay = min(delay * 2, _MAX_BACKOFF)
 
     def _denied(self, operation: str, key: str, code: str) -> AccessDeniedError:
-        who = f"access key {self._access_key[:4]}… from {self.credential_source}" if self._access_key else \
-            f"no credentials: found {self.credential_source}"
+        who = (f"access key {self._access_key[:4]}… from {self.credential_source}" if self._access_key else
+               "anonymous: no keys in EHRLAB_S3_ACCESS_KEY/EHRLAB_S3_SECRET_KEY or AWS_ACCESS_KEY_ID/"
+               "AWS_SECRET_ACCESS_KEY")
         return AccessDeniedError(f"S3 at {self.endpoint} refused {operation} s3://{self.bucket}/{key}: {code} "
                                  f"({who}); check the keys and the bucket's permissions")
 
@@ -207,14 +213,15 @@ class S3Store(ArtifactStore):
     def _make_bucket(self) -> None:
         try:
             self._client.make_bucket(self.bucket, location=self.region)
+            log.info("created S3 bucket %s on %s", self.bucket, self.endpoint)
         except S3Error as exc:
-            if exc.code != "BucketAlreadyOwnedByYou":
+            if exc.code != "BucketAlreadyOwnedByYou":  # another writer created it first
                 raise
-        log.info("created S3 bucket %s on %s", self.bucket, self.endpoint)
 
     # --- the ArtifactStore interface ----------------------------------------------------------
 
     def put_file(self, key: str, path: Path, *, move: bool = False) -> None:
+        """Uploads the file; with `move` too the file stays where it is (a remote store cannot take it)."""
         name = self._object_name(key)
         length = Path(path).stat().st_size  # a missing source fails here, before any request
 
@@ -287,16 +294,23 @@ class S3Store(ArtifactStore):
         return self._call("stat", key, stat)
 
     def _objects(self, prefix: str) -> list[tuple[str, Object]]:
-        """(key, object) under `prefix` (the object `prefix` itself, or below `prefix/`), in key order."""
+        """(key, object) under `prefix` (the object `prefix` itself, or below `prefix/`), in key order.
+
+        A prefix is a directory, as on the local store: "a/b" holds "a/b/c", not "a/bc".
+        """
         prefix = prefix.strip("/")
-        wanted = self._object_name(prefix) if prefix else self.prefix
+        if prefix:
+            exact = self._object_name(prefix)
+            below = exact + "/"
+        else:
+            exact, below = None, f"{self.prefix}/" if self.prefix else ""
         strip = len(self.prefix) + 1 if self.prefix else 0
 
         def listing() -> list[tuple[str, Object]]:
             try:
-                found = self._client.list_objects(self.bucket, prefix=wanted, recursive=True)
+                found = self._client.list_objects(self.bucket, prefix=exact or below, recursive=True)
                 return [(obj.object_name[strip:], obj) for obj in found
-                        if not wanted or obj.object_name == wanted or obj.object_name.startswith(wanted + "/")]
+                        if obj.object_name == exact or obj.object_name.startswith(below)]
             except S3Error as exc:
                 if exc.code == "NoSuchBucket":
                     return []
@@ -308,7 +322,11 @@ class S3Store(ArtifactStore):
             yield key, obj.size
 
     def etags(self, prefix: str) -> dict[str, str]:
-        """The service's checksum (ETag) of every object under `prefix`: stands for content when hashing sources."""
+        """The service's checksum (ETag) of every object under `prefix`: stands for content when hashing sources.
+
+        (A multipart object's ETag depends on its part size too: the same bytes uploaded in other
+        parts read as changed, which costs a recomputation, never a wrong cache hit.)
+        """
         return {key: (obj.etag or "").strip('"') for key, obj in self._objects(prefix)}
 
     def delete(self, key: str) -> None:
