@@ -6,15 +6,18 @@ from pathlib import Path
 
 import pytest
 
+from ehrlab.cohort.simulator import SimulationConfig, simulate
 from ehrlab.core.runner import run_local
-from tests.causal.meds_fixture import write_meds
 
 EXPERIMENT = "ce0p62_cy0p62_y0p2_i0p2"
 
 
 @pytest.fixture(scope="session")
 def meds_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_meds(tmp_path_factory.mktemp("meds"), 600, seed=3)
+    """800 simulated patients (about 600 are eligible: history before 2020 and alive then)."""
+    root = tmp_path_factory.mktemp("meds") / "cohort"
+    simulate(SimulationConfig(n_patients=800, seed=3), root)
+    return root
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,6 @@ from ehrlab.core.artifacts.local import LocalStore
 from ehrlab.core.errors import SpecError
 from ehrlab.core.runner import TaskFailure, run_local
 from tests.causal.conftest import EXPERIMENT
-from tests.causal.meds_fixture import write_meds
 
 
 def write_events(root: Path, rows: list[tuple[int, datetime | None, str]]) -> Path:
@@ -101,10 +100,12 @@ def test_history_takes_the_last_occurrence_before_the_index_date(tmp_path: Path)
     assert only_a.codes == ["ICD9CM/A"]
 
 
-def test_history_names_a_missing_meds_column(tmp_path: Path) -> None:
-    root = write_meds(tmp_path / "meds", 20, columns=("subject_id", "code", "numeric_value"))
+def test_history_names_a_missing_meds_column(tmp_path: Path, meds_dir: Path) -> None:
+    shard = next((meds_dir / "data").rglob("*.parquet"))
+    (tmp_path / "meds" / "data").mkdir(parents=True)
+    pq.write_table(pq.read_table(shard).drop_columns(["time"]), tmp_path / "meds" / "data" / "0.parquet")
     with pytest.raises(SpecError, match="missing required MEDS column 'time'"):
-        read_history(root, index_date=date(2020, 1, 1))
+        read_history(tmp_path / "meds", index_date=date(2020, 1, 1))
 
 
 # ---- the simulation ---------------------------------------------------------------------------------------
