@@ -87,7 +87,7 @@ class RadosGateway:
     """One private Ceph cluster with an S3 gateway at `endpoint` (127.0.0.1:port).
 
     Keys are fixed (`access_key`, `secret_key`); buckets are the tests' business. `start()` takes
-    about 3 s on 2 cores; data is held in memory and lost at `stop()`.
+    1 to 3 s on 2 cores; data is held in memory and lost at `stop()`.
     """
 
     def __init__(self, root: Path, *, port: int | None = None, memstore_bytes: int = 1 << 30) -> None:
