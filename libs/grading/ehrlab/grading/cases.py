@@ -2,7 +2,7 @@
 
 A case file is YAML or JSON holding one case, or `cases:` with a list of them:
 
-    name: chest-pain-001                 # unique; letters, digits, . _ : -
+    name: chest-pain-001                 # unique; letters, digits, . _ -
     transcript: |
       DOCTOR: What brings you in today?
       PATIENT: I've had chest pain for three days.

@@ -16,7 +16,7 @@ from pydantic import Field, field_validator, model_validator
 
 from ehrlab.core.config import SpecModel
 
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 # The author the original system recorded for machine-written rubrics; any other author is human.
 MACHINE_AUTHOR = "llm"
 
