@@ -175,12 +175,13 @@ class MedsWriter:
         self.shards += 1
 
     def close(self, splits: Mapping[int, str] | None = None) -> dict[str, Any]:
-        """Writes the metadata; `splits` maps subject_id -> split (default: `default_splits`). Returns the summary."""
+        """Writes the metadata; `splits` maps subject_id -> split (others: `default_splits`). Returns the summary."""
         subjects = np.concatenate(self._subjects) if self._subjects else np.zeros(0, np.int64)
         if len(np.unique(subjects)) != len(subjects):
             raise ValueError("a subject appears in more than one shard (or twice in one)")
-        split_of = (np.array([splits.get(int(s), meds.train_split) for s in subjects]) if splits is not None
-                    else default_splits(subjects))
+        split_of = default_splits(subjects)
+        if splits is not None:
+            split_of = np.array([splits.get(int(s), fallback) for s, fallback in zip(subjects, split_of, strict=True)])
         order = np.argsort(subjects, kind="stable")
         split_table = pa.table({"subject_id": pa.array(subjects[order], pa.int64()),
                                 "split": pa.array(split_of[order], pa.string())},
@@ -254,10 +255,7 @@ def shard_paths(root: str | Path) -> list[Path]:
 
 def check_schema(schema: pa.Schema, source: str) -> None:
     """SpecError naming the file and column when a shard lacks a MEDS column or has an unusable type."""
-    for column in meds.DataSchema.required_columns():
-        if column not in schema.names:
-            raise SpecError(f"missing required MEDS column {column!r} (has {', '.join(schema.names)})",
-                            path=column, source=source)
+    check_schema_of(schema, tuple(meds.DataSchema.required_columns()), source, what="required MEDS column")
     for column, usable in _REQUIRED_TYPES.items():
         if column in schema.names and not usable(schema.field(column).type):
             raise SpecError(f"MEDS column {column!r} has type {schema.field(column).type}, which cannot be read "
@@ -469,3 +467,37 @@ def _demographics_of(table: pa.Table) -> pa.Table:
     sex = first(sex_rows, pc.utf8_slice_codeunits(codes, len(SEX_PREFIX)))
     return pa.table({"subject_id": pa.array(ids, pa.int64()), "birth": birth.cast(pa.timestamp("us")),
                      "death": death.cast(pa.timestamp("us")), "sex": sex.cast(pa.string())})
+
+
+def import_dataset(source: str | Path, root: str | Path, *, dataset_name: str | None = None) -> dict[str, Any]:
+    """Copies any MEDS dataset into this platform's form at `root`: shards conformed to DATA_SCHEMA and sorted
+    by (subject_id, time), metadata rewritten (splits kept). SpecError when the source breaks MEDS rules."""
+    source = Path(source)
+    validate(source)
+    metadata_path = source / meds.dataset_metadata_filepath
+    name = dataset_name or (json.loads(metadata_path.read_text()).get("dataset_name") if metadata_path.is_file()
+                            else None) or source.name
+    splits = None
+    splits_path = source / meds.subject_splits_filepath
+    if splits_path.is_file():
+        table = pq.read_table(splits_path)
+        check_schema_of(table.schema, ("subject_id", "split"), str(splits_path))
+        splits = dict(zip(table.column("subject_id").to_pylist(), table.column("split").to_pylist(), strict=True))
+
+    def sorted_shards() -> Iterator[pa.Table]:
+        for table in iter_shards(source):
+            if table.num_rows:
+                stamps = table.column("time").cast(pa.int64()).fill_null(_NO_TIME).to_numpy()
+                yield table.take(pa.array(np.lexsort((stamps, table.column("subject_id").to_numpy()))))
+
+    try:
+        return write_dataset(root, sorted_shards(), dataset_name=name, etl_name="ehrlab.cohort.meds", splits=splits)
+    except ValueError as exc:
+        raise SpecError(f"not a valid MEDS dataset: {exc}", source=str(source)) from None
+
+
+def check_schema_of(schema: pa.Schema, columns: tuple[str, ...], source: str, *, what: str = "column") -> None:
+    """SpecError naming the file and the first of `columns` it lacks."""
+    for column in columns:
+        if column not in schema.names:
+            raise SpecError(f"missing {what} {column!r} (has {', '.join(schema.names)})", path=column, source=source)
