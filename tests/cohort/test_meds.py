@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
 from ehrlab.cohort import meds as M
 from ehrlab.core.errors import SpecError
 

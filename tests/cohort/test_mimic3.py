@@ -97,3 +97,14 @@ def test_bad_values_are_spec_errors(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match="not a directory"):
         mimic3.convert(tmp_path / "nowhere", tmp_path / "out")
     assert not (tmp_path / "out" / "data").exists()
+
+
+def test_to_meds_converts_once_and_again_when_the_tables_change(tmp_path: Path) -> None:
+    source = copy_fixtures(tmp_path / "src")
+    first = mimic3.to_meds(source, tmp_path / "cache")
+    assert M.describe(first)["subjects"] == 4
+    assert mimic3.to_meds(source, tmp_path / "cache") == first
+    with open(source / "PATIENTS.csv", "a") as handle:
+        handle.write('5,105,"M","2090-01-01 00:00:00",,,,0\n')
+    second = mimic3.to_meds(source, tmp_path / "cache")
+    assert second != first and M.describe(second)["subjects"] == 5

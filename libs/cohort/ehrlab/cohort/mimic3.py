@@ -13,6 +13,10 @@ the MIMIC-III documentation gives for that group.
 
 from __future__ import annotations
 
+import hashlib
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -176,3 +180,35 @@ def convert(source: str | Path, root: str | Path, *, shard_size: int = 50_000,
     summary = write_dataset(root, _shards(events, shard_size), dataset_name=dataset_name,
                             etl_name="ehrlab.cohort.mimic3")
     return {**summary, **notes}
+
+
+def to_meds(source: str | Path, cache_dir: str | Path | None = None) -> Path:
+    """A MEDS copy of a MIMIC-III directory, converted once and reused while the CSVs are unchanged.
+
+    The copy lives under `cache_dir` (default: the system temp directory, ehrlab-mimic3/) in a folder
+    named by a digest of the tables' paths, sizes and modification times.
+    """
+    source = Path(source).absolute()
+    if not source.is_dir():
+        raise SpecError(f"MIMIC-III source {source} is not a directory", source=str(source))
+    digest = hashlib.sha256()
+    for name in TABLES:
+        path = find_table(source, name)
+        info = path.stat()
+        digest.update(f"{path}|{info.st_size}|{info.st_mtime_ns}\n".encode())
+    cache = Path(cache_dir) if cache_dir is not None else Path(tempfile.gettempdir()) / "ehrlab-mimic3"
+    target = cache / digest.hexdigest()[:24]
+    if (target / "metadata" / "summary.json").is_file():
+        return target
+    cache.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=".partial-", dir=cache))
+    try:
+        convert(source, partial / "meds")
+        try:
+            os.replace(partial / "meds", target)
+        except OSError:  # another process converted the same tables first
+            if not (target / "metadata" / "summary.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return target
