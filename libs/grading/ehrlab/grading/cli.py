@@ -25,7 +25,7 @@ from rich.table import Table
 from ehrlab.grading.client import GradingClient
 from ehrlab.grading.model import ExperimentDefinition, ModelSpec
 
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)
 
 
 def store_from(ctx: click.Context) -> GradingClient:
