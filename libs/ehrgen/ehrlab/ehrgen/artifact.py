@@ -21,6 +21,7 @@ from ehrlab.ehrgen.tokenizer import CodeTokenizer, load_tokenizer
 
 if TYPE_CHECKING:  # torch is needed to load or save weights, not to find a model or read its description
     import torch
+
     from ehrlab.ehrgen.model import GeneratorConfig, PromptBart
 
 MODEL_DIR = "model"
@@ -72,8 +73,9 @@ def check_match(config: GeneratorConfig, tokenizer: CodeTokenizer, *, source: st
 def load_bundle(path: str | Path, *, device: str | torch.device = "cpu",
                 tokenizer: CodeTokenizer | str | Path | None = None) -> GeneratorBundle:
     """Loads a saved generator; `tokenizer` (object or file) replaces the saved one and must match the weights."""
-    from ehrlab.ehrgen.model import GeneratorConfig, PromptBart
     from safetensors.torch import load_model
+
+    from ehrlab.ehrgen.model import GeneratorConfig, PromptBart
 
     directory = model_dir(path)
     if not (directory / CONFIG).exists():

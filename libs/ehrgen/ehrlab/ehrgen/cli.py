@@ -14,9 +14,11 @@ from typing import Any
 
 import click
 import yaml
+
 from ehrlab.core.errors import SpecError
 
 SIZES = ("tiny", "small", "medium", "large", "base")
+CPU_RESOURCES = {"gpu": 0, "node_pool": "", "cpu": 1, "memory": "4Gi"}   # --cpu: any worker, e.g. embedded mode
 
 
 def _values(pairs: tuple[str, ...], option: str) -> dict[str, Any]:
@@ -93,7 +95,7 @@ def train(ctx: click.Context, cohort: str, name: str, size: str, tokenizer: str,
     if publish_name:
         spec["publish"] = {"name": publish_name, "at_least": {"validity.valid_fraction": 1.0}}
     if cpu:
-        spec["resources"] = {step: {"gpu": 0, "node_pool": ""} for step in ("train", "evaluate")}
+        spec["resources"] = {step: CPU_RESOURCES for step in ("train", "evaluate")}
     _submit_and_report(ctx, spec, wait)
 
 
@@ -105,10 +107,11 @@ def train(ctx: click.Context, cohort: str, name: str, size: str, tokenizer: str,
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--param", "params", multiple=True, help="evaluate_generator param KEY=VALUE (repeatable)")
 @click.option("--local", "out", default="", help="evaluate in this process and write the report and plots here")
+@click.option("--cpu", is_flag=True, help="evaluate on CPU workers instead of the GPU node pool")
 @click.option("--wait/--no-wait", default=True, show_default=True)
 @click.pass_context
 def evaluate(ctx: click.Context, model: str, cohort: str, heldout: str, n_synthetic: int, seed: int,
-             params: tuple[str, ...], out: str, wait: bool) -> None:
+             params: tuple[str, ...], out: str, cpu: bool, wait: bool) -> None:
     """Evaluate a generator: validity, coherence, fidelity, diversity, privacy, perplexity."""
     evaluate_params = {"n_synthetic": n_synthetic, "seed": seed, **_values(params, "--param")}
     if out:
@@ -119,6 +122,8 @@ def evaluate(ctx: click.Context, model: str, cohort: str, heldout: str, n_synthe
                             "model": {"source": str(Path(model).absolute())}, "evaluate": evaluate_params}
     if heldout:
         spec["heldout"] = {"source": str(Path(heldout).absolute())}
+    if cpu:
+        spec["resources"] = {"evaluate": CPU_RESOURCES}
     _submit_and_report(ctx, spec, wait)
 
 
@@ -203,10 +208,11 @@ def _generate_here(model: str, demographics: list[tuple[float, str]], count: int
 
 def _generate_remote(ctx: click.Context, model: str, demographics: list[tuple[float, str]], count: int,
                      history: list[list[str]], seed: int, sampling: dict[str, Any]) -> list:
+    from google.protobuf import struct_pb2
+
     from ehrlab.client import rpc_errors
     from ehrlab.ehrgen.records import Patient
     from ehrlab.v1 import ehr_generator_pb2
-    from google.protobuf import struct_pb2
 
     sex_enum = {"F": ehr_generator_pb2.SEX_FEMALE, "M": ehr_generator_pb2.SEX_MALE}
     struct = struct_pb2.Struct()

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from ehrlab.core.errors import SpecError
 from ehrlab.ehrgen.records import MAX_AGE, Patient, read_jsonl
 from ehrlab.ehrgen.tokenizer import IGNORE, MASK_INDEX, PAD, CodeTokenizer
@@ -202,6 +203,7 @@ def write_meds(patients: Sequence[Patient], root: str | Path, *, dataset_name: s
     before the first visit. Sex is the static event GENDER//F or GENDER//M.
     """
     import pyarrow as pa
+
     from ehrlab.cohort import meds
 
     def shard(start: int) -> pa.Table:

@@ -26,6 +26,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from scipy import sparse, stats
+from scipy.spatial.distance import jensenshannon
+
 from ehrlab.cohort import icd9
 from ehrlab.core.context import TaskContext
 from ehrlab.core.errors import SpecError
@@ -33,8 +36,6 @@ from ehrlab.ehrgen.data import Corruption, Example, collate, encode_patients, lo
 from ehrlab.ehrgen.kinds import EvaluateGeneratorParams
 from ehrlab.ehrgen.records import Patient, write_jsonl
 from ehrlab.ehrgen.tokenizer import IGNORE, MASK_INDEX
-from scipy import sparse, stats
-from scipy.spatial.distance import jensenshannon
 
 if TYPE_CHECKING:
     from ehrlab.ehrgen.artifact import GeneratorBundle
@@ -222,8 +223,9 @@ def _nearest(targets: sparse.csr_matrix, synthetic: sparse.csr_matrix) -> tuple[
 
 
 def privacy(members: Sequence[Patient], non_members: Sequence[Patient], synthetic: Sequence[Patient],
-            train: Sequence[Patient], rng: np.random.Generator) -> dict[str, float]:
-    """Membership inference (nearest-record distance below the median says 'member') and attribute inference."""
+            train: Sequence[Patient], rng: np.random.Generator, *, known_codes: int = KNOWN_CODES
+            ) -> dict[str, float]:
+    """Membership inference (a nearest-record distance at most the median says 'member') and attribute inference."""
     n = min(len(members), len(non_members))
     if n == 0 or not synthetic:
         return {}
@@ -234,9 +236,9 @@ def privacy(members: Sequence[Patient], non_members: Sequence[Patient], syntheti
     member_d, _ = _nearest(_record_matrix(members, index), syn)
     other_d, _ = _nearest(_record_matrix(non_members, index), syn)
     threshold = np.median(np.r_[member_d, other_d])
-    accuracy = (np.sum(member_d < threshold) + np.sum(other_d >= threshold)) / (2 * n)
+    accuracy = (np.sum(member_d <= threshold) + np.sum(other_d > threshold)) / (2 * n)
     auc = stats.mannwhitneyu(other_d, member_d).statistic / (n * n)   # P(member closer than non-member)
-    known = [c for c, _ in Counter(c for p in train for v in p.visits for c in set(v)).most_common(KNOWN_CODES)]
+    known = [c for c, _ in Counter(c for p in train for v in p.visits for c in set(v)).most_common(known_codes)]
     return {"membership_accuracy": float(accuracy), "membership_auc": float(auc), "attack_records": 2 * n,
             "mean_distance_members": float(member_d.mean()), "mean_distance_non_members": float(other_d.mean()),
             **_attribute_inference(members, non_members, synthetic, known)}

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import torch
+
 from ehrlab.cohort import icd9
 from ehrlab.core.errors import SpecError
 from ehrlab.ehrgen.artifact import GeneratorBundle

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 from ehrlab.core.config import SpecModel
 from ehrlab.core.kinds import Resources, TaskKind
-from pydantic import Field
 
 MAX_COUNT = 1_000_000   # patients one request or task may ask for
 
@@ -89,14 +90,14 @@ _EVAL_CODE = ("ehrlab.ehrgen.evaluate", "ehrlab.ehrgen.generate", "ehrlab.ehrgen
 KINDS = (
     TaskKind(name="train_generator", service="ehr-generator", params=TrainGeneratorParams,
              run="ehrlab.ehrgen.train:run_task", inputs=("cohort",), code=_TRAIN_CODE,
-             resources=Resources(cpu=8, memory="32Gi", gpu=1, node_pool="gpu"), timeout_s=24 * 3600,
+             resources=Resources(cpu=4, memory="16Gi", gpu=1, node_pool="gpu"), timeout_s=24 * 3600,
              fresh_process=True,
              metrics=("loss", "perplexity", "code_accuracy", "tokens_per_s", "val_loss", "val_perplexity",
                       "val_code_accuracy"),
              description="Trains a PromptEHR-style generator (BART with demographic prompts) on a cohort."),
     TaskKind(name="evaluate_generator", service="ehr-generator", params=EvaluateGeneratorParams,
              run="ehrlab.ehrgen.evaluate:run_task", inputs=("model", "cohort"), optional_inputs=("heldout",),
-             code=_EVAL_CODE, resources=Resources(cpu=4, memory="16Gi", gpu=1, node_pool="gpu"), timeout_s=6 * 3600,
+             code=_EVAL_CODE, resources=Resources(cpu=2, memory="8Gi", gpu=1, node_pool="gpu"), timeout_s=6 * 3600,
              fresh_process=True,
              description="Validity, coherence, fidelity, diversity, privacy and perplexity of a generator."),
     TaskKind(name="publish_generator", service="ehr-generator", params=PublishGeneratorParams,

@@ -22,10 +22,11 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from ehrlab.core.errors import SpecError
-from ehrlab.ehrgen.tokenizer import BOS, EOS, IGNORE, PAD
 from torch import nn
 from transformers import BartConfig, BartModel
+
+from ehrlab.core.errors import SpecError
+from ehrlab.ehrgen.tokenizer import BOS, EOS, IGNORE, PAD
 
 N_PROMPTS = 2            # one prompt vector for age, one for sex
 

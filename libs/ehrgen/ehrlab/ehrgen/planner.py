@@ -18,10 +18,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import Field, model_validator
+
 from ehrlab.core.config import SpecModel
 from ehrlab.core.errors import SpecError
 from ehrlab.core.planning import ExperimentSpec, FunctionPlanner, PlanContext, Source, TaskNode
-from pydantic import Field, model_validator
+from ehrlab.ehrgen.kinds import PublishGeneratorParams
 
 
 class CohortSpec(SpecModel):
@@ -39,12 +41,6 @@ class SourceSpec(SpecModel):
     source: str = Field(min_length=1)
 
 
-class PublishSpec(SpecModel):
-    name: str
-    at_least: dict[str, float] = Field(default_factory=dict)
-    at_most: dict[str, float] = Field(default_factory=dict)
-
-
 class EhrGeneratorSpec(ExperimentSpec):
     planner: str = "ehr_generator"
     cohort: CohortSpec
@@ -52,7 +48,7 @@ class EhrGeneratorSpec(ExperimentSpec):
     model: SourceSpec | None = None
     evaluate: dict[str, Any] = Field(default_factory=dict)
     heldout: SourceSpec | None = None
-    publish: PublishSpec | None = None
+    publish: PublishGeneratorParams | None = None
     resources: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @model_validator(mode="after")

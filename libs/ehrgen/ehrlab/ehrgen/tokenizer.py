@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from ehrlab.core.errors import SpecError
 from ehrlab.core.hashing import hash_value
 from ehrlab.ehrgen.records import Patient, Visits

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
 from ehrlab.core.artifacts.manifest import artifact_prefix
 from ehrlab.core.context import TaskContext
 from ehrlab.core.errors import SpecError
