@@ -305,10 +305,10 @@ def describe(root: str | Path) -> dict[str, Any]:
 
     Read from metadata/summary.json when this platform wrote the dataset, else computed by a scan.
     """
-    paths = validate(root)
     summary_path = Path(root) / SUMMARY_FILE
     if summary_path.is_file():
         return json.loads(summary_path.read_text())
+    paths = validate(root)
     subjects: set[int] = set()
     codes: set[str] = set()
     events, low, high = 0, None, None
@@ -379,14 +379,15 @@ def read_patients(root: str | Path, *, subject_ids: Collection[int] | None = Non
     """
     produced = 0
     for table in iter_shards(root, subject_ids=subject_ids):
-        for patient in _patients_of(table):
+        for patient in patients_of(table):
             if limit is not None and produced >= limit:
                 return
             produced += 1
             yield patient
 
 
-def _patients_of(table: pa.Table) -> Iterator[Patient]:
+def patients_of(table: pa.Table) -> Iterator[Patient]:
+    """The patients of one table of events (in DATA_SCHEMA), sorted by subject."""
     if table.num_rows == 0:
         return
     time_column = table.column("time").combine_chunks()

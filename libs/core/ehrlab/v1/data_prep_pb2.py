@@ -26,7 +26,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x65hrlab/v1/data_prep.proto\x12\tehrlab.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x15\n\x13ListDatasetsRequest\"6\n\x0b\x44\x61tasetInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0b\n\x03uri\x18\x02 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x03 \x01(\t\"@\n\x14ListDatasetsResponse\x12(\n\x08\x64\x61tasets\x18\x01 \x03(\x0b\x32\x16.ehrlab.v1.DatasetInfo\"$\n\x16\x44\x65scribeDatasetRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\xcc\x01\n\x12\x44\x61tasetDescription\x12\'\n\x07\x64\x61taset\x18\x01 \x01(\x0b\x32\x16.ehrlab.v1.DatasetInfo\x12\x10\n\x08patients\x18\x02 \x01(\x03\x12\r\n\x05\x63odes\x18\x03 \x01(\x03\x12\x0e\n\x06\x65vents\x18\x04 \x01(\x03\x12.\n\ntime_start\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08time_end\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"9\n\x14PreviewCohortRequest\x12\x12\n\ndataset_id\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\"t\n\x0cPatientEvent\x12(\n\x04time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x1a\n\rnumeric_value\x18\x03 \x01(\x01H\x00\x88\x01\x01\x42\x10\n\x0e_numeric_value\"w\n\x0ePatientPreview\x12\x12\n\nsubject_id\x18\x01 \x01(\x03\x12\'\n\x06\x65vents\x18\x02 \x03(\x0b\x32\x17.ehrlab.v1.PatientEvent\x12(\n\x07summary\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\"D\n\x15PreviewCohortResponse\x12+\n\x08patients\x18\x01 \x03(\x0b\x32\x19.ehrlab.v1.PatientPreview2\x84\x02\n\x08\x44\x61taPrep\x12O\n\x0cListDatasets\x12\x1e.ehrlab.v1.ListDatasetsRequest\x1a\x1f.ehrlab.v1.ListDatasetsResponse\x12S\n\x0f\x44\x65scribeDataset\x12!.ehrlab.v1.DescribeDatasetRequest\x1a\x1d.ehrlab.v1.DatasetDescription\x12R\n\rPreviewCohort\x12\x1f.ehrlab.v1.PreviewCohortRequest\x1a .ehrlab.v1.PreviewCohortResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x65hrlab/v1/data_prep.proto\x12\tehrlab.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x15\n\x13ListDatasetsRequest\"R\n\x0b\x44\x61tasetInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0b\n\x03uri\x18\x02 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x03 \x01(\t\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x0c\n\x04kind\x18\x05 \x01(\t\"@\n\x14ListDatasetsResponse\x12(\n\x08\x64\x61tasets\x18\x01 \x03(\x0b\x32\x16.ehrlab.v1.DatasetInfo\"$\n\x16\x44\x65scribeDatasetRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x87\x02\n\x12\x44\x61tasetDescription\x12\'\n\x07\x64\x61taset\x18\x01 \x01(\x0b\x32\x16.ehrlab.v1.DatasetInfo\x12\x10\n\x08patients\x18\x02 \x01(\x03\x12\r\n\x05\x63odes\x18\x03 \x01(\x03\x12\x0e\n\x06\x65vents\x18\x04 \x01(\x03\x12.\n\ntime_start\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08time_end\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06shards\x18\x07 \x01(\x05\x12)\n\x08metadata\x18\x08 \x01(\x0b\x32\x17.google.protobuf.Struct\"N\n\x14PreviewCohortRequest\x12\x12\n\ndataset_id\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\x12\x13\n\x0bsubject_ids\x18\x03 \x03(\x03\"t\n\x0cPatientEvent\x12(\n\x04time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x1a\n\rnumeric_value\x18\x03 \x01(\x01H\x00\x88\x01\x01\x42\x10\n\x0e_numeric_value\"w\n\x0ePatientPreview\x12\x12\n\nsubject_id\x18\x01 \x01(\x03\x12\'\n\x06\x65vents\x18\x02 \x03(\x0b\x32\x17.ehrlab.v1.PatientEvent\x12(\n\x07summary\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\"D\n\x15PreviewCohortResponse\x12+\n\x08patients\x18\x01 \x03(\x0b\x32\x19.ehrlab.v1.PatientPreview2\x84\x02\n\x08\x44\x61taPrep\x12O\n\x0cListDatasets\x12\x1e.ehrlab.v1.ListDatasetsRequest\x1a\x1f.ehrlab.v1.ListDatasetsResponse\x12S\n\x0f\x44\x65scribeDataset\x12!.ehrlab.v1.DescribeDatasetRequest\x1a\x1d.ehrlab.v1.DatasetDescription\x12R\n\rPreviewCohort\x12\x1f.ehrlab.v1.PreviewCohortRequest\x1a .ehrlab.v1.PreviewCohortResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,21 +36,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTDATASETSREQUEST']._serialized_start=103
   _globals['_LISTDATASETSREQUEST']._serialized_end=124
   _globals['_DATASETINFO']._serialized_start=126
-  _globals['_DATASETINFO']._serialized_end=180
-  _globals['_LISTDATASETSRESPONSE']._serialized_start=182
-  _globals['_LISTDATASETSRESPONSE']._serialized_end=246
-  _globals['_DESCRIBEDATASETREQUEST']._serialized_start=248
-  _globals['_DESCRIBEDATASETREQUEST']._serialized_end=284
-  _globals['_DATASETDESCRIPTION']._serialized_start=287
-  _globals['_DATASETDESCRIPTION']._serialized_end=491
-  _globals['_PREVIEWCOHORTREQUEST']._serialized_start=493
-  _globals['_PREVIEWCOHORTREQUEST']._serialized_end=550
-  _globals['_PATIENTEVENT']._serialized_start=552
-  _globals['_PATIENTEVENT']._serialized_end=668
-  _globals['_PATIENTPREVIEW']._serialized_start=670
-  _globals['_PATIENTPREVIEW']._serialized_end=789
-  _globals['_PREVIEWCOHORTRESPONSE']._serialized_start=791
-  _globals['_PREVIEWCOHORTRESPONSE']._serialized_end=859
-  _globals['_DATAPREP']._serialized_start=862
-  _globals['_DATAPREP']._serialized_end=1122
+  _globals['_DATASETINFO']._serialized_end=208
+  _globals['_LISTDATASETSRESPONSE']._serialized_start=210
+  _globals['_LISTDATASETSRESPONSE']._serialized_end=274
+  _globals['_DESCRIBEDATASETREQUEST']._serialized_start=276
+  _globals['_DESCRIBEDATASETREQUEST']._serialized_end=312
+  _globals['_DATASETDESCRIPTION']._serialized_start=315
+  _globals['_DATASETDESCRIPTION']._serialized_end=578
+  _globals['_PREVIEWCOHORTREQUEST']._serialized_start=580
+  _globals['_PREVIEWCOHORTREQUEST']._serialized_end=658
+  _globals['_PATIENTEVENT']._serialized_start=660
+  _globals['_PATIENTEVENT']._serialized_end=776
+  _globals['_PATIENTPREVIEW']._serialized_start=778
+  _globals['_PATIENTPREVIEW']._serialized_end=897
+  _globals['_PREVIEWCOHORTRESPONSE']._serialized_start=899
+  _globals['_PREVIEWCOHORTRESPONSE']._serialized_end=967
+  _globals['_DATAPREP']._serialized_start=970
+  _globals['_DATAPREP']._serialized_end=1230
 # @@protoc_insertion_point(module_scope)

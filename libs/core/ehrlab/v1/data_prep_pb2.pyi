@@ -15,14 +15,18 @@ class ListDatasetsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class DatasetInfo(_message.Message):
-    __slots__ = ("id", "uri", "format")
+    __slots__ = ("id", "uri", "format", "name", "kind")
     ID_FIELD_NUMBER: _ClassVar[int]
     URI_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
     id: str
     uri: str
     format: str
-    def __init__(self, id: _Optional[str] = ..., uri: _Optional[str] = ..., format: _Optional[str] = ...) -> None: ...
+    name: str
+    kind: str
+    def __init__(self, id: _Optional[str] = ..., uri: _Optional[str] = ..., format: _Optional[str] = ..., name: _Optional[str] = ..., kind: _Optional[str] = ...) -> None: ...
 
 class ListDatasetsResponse(_message.Message):
     __slots__ = ("datasets",)
@@ -37,28 +41,34 @@ class DescribeDatasetRequest(_message.Message):
     def __init__(self, id: _Optional[str] = ...) -> None: ...
 
 class DatasetDescription(_message.Message):
-    __slots__ = ("dataset", "patients", "codes", "events", "time_start", "time_end")
+    __slots__ = ("dataset", "patients", "codes", "events", "time_start", "time_end", "shards", "metadata")
     DATASET_FIELD_NUMBER: _ClassVar[int]
     PATIENTS_FIELD_NUMBER: _ClassVar[int]
     CODES_FIELD_NUMBER: _ClassVar[int]
     EVENTS_FIELD_NUMBER: _ClassVar[int]
     TIME_START_FIELD_NUMBER: _ClassVar[int]
     TIME_END_FIELD_NUMBER: _ClassVar[int]
+    SHARDS_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
     dataset: DatasetInfo
     patients: int
     codes: int
     events: int
     time_start: _timestamp_pb2.Timestamp
     time_end: _timestamp_pb2.Timestamp
-    def __init__(self, dataset: _Optional[_Union[DatasetInfo, _Mapping]] = ..., patients: _Optional[int] = ..., codes: _Optional[int] = ..., events: _Optional[int] = ..., time_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., time_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    shards: int
+    metadata: _struct_pb2.Struct
+    def __init__(self, dataset: _Optional[_Union[DatasetInfo, _Mapping]] = ..., patients: _Optional[int] = ..., codes: _Optional[int] = ..., events: _Optional[int] = ..., time_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., time_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., shards: _Optional[int] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class PreviewCohortRequest(_message.Message):
-    __slots__ = ("dataset_id", "limit")
+    __slots__ = ("dataset_id", "limit", "subject_ids")
     DATASET_ID_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_IDS_FIELD_NUMBER: _ClassVar[int]
     dataset_id: str
     limit: int
-    def __init__(self, dataset_id: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+    subject_ids: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, dataset_id: _Optional[str] = ..., limit: _Optional[int] = ..., subject_ids: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class PatientEvent(_message.Message):
     __slots__ = ("time", "code", "numeric_value")

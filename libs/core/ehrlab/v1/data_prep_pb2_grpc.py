@@ -27,6 +27,9 @@ if _version_not_supported:
 
 class DataPrepStub:
     """The dataset catalog: cohorts (MEDS) the platform can read or has simulated.
+    It holds the MEDS artifacts of the cohort task kinds in the artifact store (simulate_cohort,
+    import_meds, import_mimic3, sample_cohort; id "{dataset}/{kind}/{key}") and the datasets registered
+    by path in {home}/datasets.yaml (id: the registered name).
     """
 
     def __init__(self, channel):
@@ -54,6 +57,9 @@ class DataPrepStub:
 
 class DataPrepServicer:
     """The dataset catalog: cohorts (MEDS) the platform can read or has simulated.
+    It holds the MEDS artifacts of the cohort task kinds in the artifact store (simulate_cohort,
+    import_meds, import_mimic3, sample_cohort; id "{dataset}/{kind}/{key}") and the datasets registered
+    by path in {home}/datasets.yaml (id: the registered name).
     """
 
     def ListDatasets(self, request, context):
@@ -102,6 +108,9 @@ def add_DataPrepServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class DataPrep:
     """The dataset catalog: cohorts (MEDS) the platform can read or has simulated.
+    It holds the MEDS artifacts of the cohort task kinds in the artifact store (simulate_cohort,
+    import_meds, import_mimic3, sample_cohort; id "{dataset}/{kind}/{key}") and the datasets registered
+    by path in {home}/datasets.yaml (id: the registered name).
     """
 
     @staticmethod

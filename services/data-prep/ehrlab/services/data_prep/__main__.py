@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ehrlab.cohort.catalog import Catalog
 from ehrlab.core.service import serve
 from ehrlab.core.serving import Server
 from ehrlab.core.settings import Settings
@@ -10,7 +11,8 @@ from ehrlab.v1 import data_prep_pb2_grpc
 
 
 def setup(server: Server, settings: Settings) -> None:
-    server.add(data_prep_pb2_grpc.add_DataPrepServicer_to_server, DataPrepServicer(), "ehrlab.v1.DataPrep")
+    catalog = Catalog(settings.store_uri, settings.home)
+    server.add(data_prep_pb2_grpc.add_DataPrepServicer_to_server, DataPrepServicer(catalog), "ehrlab.v1.DataPrep")
 
 
 def main() -> None:
