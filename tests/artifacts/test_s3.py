@@ -21,9 +21,9 @@ import pytest
 
 from ehrlab.core.artifacts import open_store
 from ehrlab.core.artifacts.manifest import IntegrityError, artifact_prefix, load_complete, materialize, publish
-from ehrlab.core.artifacts.s3 import AccessDeniedError, S3Store
+from ehrlab.core.artifacts.s3 import S3Store
 from ehrlab.core.embedded.postgres import free_port
-from ehrlab.core.errors import NotFoundError, SpecError, UnavailableError
+from ehrlab.core.errors import AccessDeniedError, NotFoundError, SpecError, UnavailableError
 from tests.artifacts.test_store import file_sha256, write_random
 from tests.support.fixtures import drop_bucket, new_s3_store
 from tests.support.s3server import RadosGateway

@@ -28,6 +28,7 @@ from google.protobuf import json_format, struct_pb2
 from ehrlab.core.channels import open_channel
 from ehrlab.core.config import Layer, load_layer
 from ehrlab.core.errors import (
+    AccessDeniedError,
     ConflictError,
     EhrlabError,
     FailedPreconditionError,
@@ -68,6 +69,8 @@ _ERRORS = {
     grpc.StatusCode.FAILED_PRECONDITION: FailedPreconditionError,
     grpc.StatusCode.UNAVAILABLE: UnavailableError,
     grpc.StatusCode.DEADLINE_EXCEEDED: UnavailableError,
+    grpc.StatusCode.PERMISSION_DENIED: AccessDeniedError,
+    grpc.StatusCode.UNAUTHENTICATED: AccessDeniedError,
 }
 SpecInput = str | Path | Mapping[str, Any]
 

@@ -38,3 +38,7 @@ class FailedPreconditionError(EhrlabError):
 
 class UnavailableError(EhrlabError):
     """A dependency (database, object store, another service) could not be reached in time."""
+
+
+class AccessDeniedError(EhrlabError, PermissionError):
+    """A service refused the request: wrong or missing credentials, or no permission."""

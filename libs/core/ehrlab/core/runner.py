@@ -116,12 +116,28 @@ def _fetch_source(name: str, uri: str, scratch: Path) -> Path:
     raise TaskFailure(f"input {name!r}: unsupported URI {uri!r}", EXIT_CONFIG)
 
 
+def _empty_dir(path: Path) -> Path:
+    """`path` as an empty directory, reusing it when it exists (creating and removing directories is slow
+    on some file systems, and a worker runs thousands of attempts)."""
+    if path.is_dir():
+        for entry in os.scandir(path):
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                os.unlink(entry.path)
+    else:
+        path.mkdir(parents=True)
+    return path
+
+
 def execute(spec: TaskSpec, *, store: ArtifactStore | None = None, reporter: Reporter | None = None,
-            force: bool = False) -> Manifest:
+            force: bool = False, scratch: Path | None = None) -> Manifest:
     """Runs the attempt and publishes its outputs; raises TaskFailure with the exit code to use.
 
     Unless forced, an artifact already complete for this key is kept (a concurrent or earlier attempt
     finished it): the attempt then does nothing, which makes retries and duplicates harmless.
+    `scratch` is a directory the caller owns and reuses across attempts; by default a temporary one
+    beside the store is made and removed.
     """
     try:
         kind = get_kind(spec.kind)
@@ -134,12 +150,12 @@ def execute(spec: TaskSpec, *, store: ArtifactStore | None = None, reporter: Rep
         if done is not None:
             return done
     reporter = reporter or MemoryReporter()
-    scratch = Path(tempfile.mkdtemp(prefix=f"{spec.kind}-", dir=store.scratch_dir()))
+    owned = scratch is None
+    if owned:
+        scratch = Path(tempfile.mkdtemp(prefix=f"{spec.kind}-", dir=store.scratch_dir()))
     try:
-        output_dir = scratch / "outputs"
-        work_dir = scratch / "work"
-        output_dir.mkdir()
-        work_dir.mkdir()
+        output_dir = _empty_dir(scratch / "outputs")
+        work_dir = _empty_dir(scratch / "work")
         ctx = TaskContext(
             task_id=spec.task_id, experiment_id=spec.experiment_id, kind=spec.kind, key=spec.key,
             dataset=spec.dataset, attempt=spec.attempt, params=params,
@@ -162,7 +178,12 @@ def execute(spec: TaskSpec, *, store: ArtifactStore | None = None, reporter: Rep
                        key=spec.key, meta={"task_id": spec.task_id, "experiment_id": spec.experiment_id,
                                            "attempt": spec.attempt, "params": spec.params})
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        if owned:
+            shutil.rmtree(scratch, ignore_errors=True)
+        else:
+            for name in ("work", "inputs", "sources"):
+                if (scratch / name).exists() and any(os.scandir(scratch / name)):
+                    shutil.rmtree(scratch / name, ignore_errors=True)
 
 
 def run_attempt(spec: TaskSpec, **kwargs: Any) -> tuple[int, str]:

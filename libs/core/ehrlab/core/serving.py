@@ -25,7 +25,14 @@ from prometheus_client import Counter, Histogram, start_http_server
 from pydantic import ValidationError
 
 from ehrlab.core.config import spec_error
-from ehrlab.core.errors import ConflictError, FailedPreconditionError, NotFoundError, SpecError, UnavailableError
+from ehrlab.core.errors import (
+    AccessDeniedError,
+    ConflictError,
+    FailedPreconditionError,
+    NotFoundError,
+    SpecError,
+    UnavailableError,
+)
 from ehrlab.core.settings import Settings
 
 log = logging.getLogger("ehrlab.serving")
@@ -46,6 +53,12 @@ CHANNEL_OPTIONS = [
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.max_pings_without_data", 0),
 ]
+# servers accept the clients' keepalive pings (every 30 s, even when idle) instead of answering GOAWAY
+SERVER_OPTIONS = [
+    *CHANNEL_OPTIONS,
+    ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
+    ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+]
 _OPEN_SERVICES = ("grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection",
                   "grpc.reflection.v1.ServerReflection")
 _CODES: list[tuple[type[BaseException], grpc.StatusCode]] = [
@@ -54,6 +67,7 @@ _CODES: list[tuple[type[BaseException], grpc.StatusCode]] = [
     (ConflictError, grpc.StatusCode.ALREADY_EXISTS),
     (FailedPreconditionError, grpc.StatusCode.FAILED_PRECONDITION),
     (UnavailableError, grpc.StatusCode.UNAVAILABLE),
+    (AccessDeniedError, grpc.StatusCode.PERMISSION_DENIED),
 ]
 
 
@@ -158,7 +172,7 @@ class Server:
         self.name = name
         self.settings = settings
         self.server = grpc.server(ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=name),
-                                  interceptors=[_ServerInterceptor(settings.token)], options=CHANNEL_OPTIONS,
+                                  interceptors=[_ServerInterceptor(settings.token)], options=SERVER_OPTIONS,
                                   maximum_concurrent_rpcs=None)
         self.health = health.HealthServicer(experimental_non_blocking=True)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)

@@ -27,7 +27,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from ehrlab.v1 import common_pb2 as ehrlab_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x65hrlab/v1/result_store.proto\x12\tehrlab.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16\x65hrlab/v1/common.proto\"\x97\x02\n\nTaskStatus\x12\x15\n\rexperiment_id\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x11\n\ttask_name\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12#\n\x05state\x18\x05 \x01(\x0e\x32\x14.ehrlab.v1.TaskState\x12\x0f\n\x07\x61ttempt\x18\x06 \x01(\x05\x12\x0f\n\x07message\x18\x07 \x01(\t\x12\x10\n\x08progress\x18\x08 \x01(\x01\x12\x10\n\x08sequence\x18\t \x01(\x03\x12(\n\x04time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tcache_hit\x18\x0b \x01(\x08\x12\x18\n\x10\x64uration_seconds\x18\x0c \x01(\x01\">\n\x13ReportStatusRequest\x12\'\n\x08statuses\x18\x01 \x03(\x0b\x32\x15.ehrlab.v1.TaskStatus\"(\n\x14ReportStatusResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x05\"\xbb\x01\n\x06Metric\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01\x12\x0c\n\x04step\x18\x03 \x01(\x03\x12(\n\x04time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\x06labels\x18\x05 \x03(\x0b\x32\x1d.ehrlab.v1.Metric.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"x\n\x0bMetricBatch\x12\x15\n\rexperiment_id\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\x05\x12\"\n\x07metrics\x18\x05 \x03(\x0b\x32\x11.ehrlab.v1.Metric\")\n\x15ReportMetricsResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x03\"\xfc\x01\n\x11PutResultsRequest\x12\x15\n\rexperiment_id\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x11\n\ttask_name\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x38\n\x06labels\x18\x05 \x03(\x0b\x32(.ehrlab.v1.PutResultsRequest.LabelsEntry\x12\"\n\x04rows\x18\x06 \x03(\x0b\x32\x14.ehrlab.v1.ResultRow\x12\x11\n\tcache_hit\x18\x07 \x01(\x08\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"&\n\x12PutResultsResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x05\"\x89\x02\n\x0cQueryRequest\x12$\n\x05table\x18\x01 \x01(\x0e\x32\x15.ehrlab.v1.QueryTable\x12\x15\n\rexperiment_id\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x0f\n\x07task_id\x18\x04 \x01(\t\x12\x33\n\x06labels\x18\x05 \x03(\x0b\x32#.ehrlab.v1.QueryRequest.LabelsEntry\x12\x13\n\x0bmetric_name\x18\x06 \x01(\t\x12$\n\x04page\x18\x07 \x01(\x0b\x32\x16.ehrlab.v1.PageRequest\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x86\x02\n\x08QueryRow\x12\x15\n\rexperiment_id\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x11\n\ttask_name\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12/\n\x06labels\x18\x05 \x03(\x0b\x32\x1f.ehrlab.v1.QueryRow.LabelsEntry\x12\'\n\x06values\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\x12(\n\x04time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"K\n\rQueryResponse\x12!\n\x04rows\x18\x01 \x03(\x0b\x32\x13.ehrlab.v1.QueryRow\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"(\n\x0fProgressRequest\x12\x15\n\rexperiment_id\x18\x01 \x01(\t\"\xa0\x01\n\x10ProgressResponse\x12%\n\x06\x63ounts\x18\x01 \x01(\x0b\x32\x15.ehrlab.v1.TaskCounts\x12\r\n\x05ratio\x18\x02 \x01(\x01\x12/\n\x0blast_update\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12%\n\x06recent\x18\x04 \x03(\x0b\x32\x15.ehrlab.v1.TaskStatus\"|\n\x17RegisterArtifactRequest\x12(\n\x08\x61rtifact\x18\x01 \x01(\x0b\x32\x16.ehrlab.v1.ArtifactRef\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12&\n\x05\x66iles\x18\x03 \x03(\x0b\x32\x17.ehrlab.v1.ArtifactFile\"\x1a\n\x18RegisterArtifactResponse\"i\n\x15LookupArtifactRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0f\n\x07\x64\x61taset\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12$\n\x04page\x18\x04 \x01(\x0b\x32\x16.ehrlab.v1.PageRequest\"\\\n\x16LookupArtifactResponse\x12)\n\tartifacts\x18\x01 \x03(\x0b\x32\x16.ehrlab.v1.ArtifactRef\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*[\n\nQueryTable\x12\x1b\n\x17QUERY_TABLE_UNSPECIFIED\x10\x00\x12\x17\n\x13QUERY_TABLE_RESULTS\x10\x01\x12\x17\n\x13QUERY_TABLE_METRICS\x10\x02\x32\xab\x04\n\x0bResultStore\x12O\n\x0cReportStatus\x12\x1e.ehrlab.v1.ReportStatusRequest\x1a\x1f.ehrlab.v1.ReportStatusResponse\x12K\n\rReportMetrics\x12\x16.ehrlab.v1.MetricBatch\x1a .ehrlab.v1.ReportMetricsResponse(\x01\x12I\n\nPutResults\x12\x1c.ehrlab.v1.PutResultsRequest\x1a\x1d.ehrlab.v1.PutResultsResponse\x12:\n\x05Query\x12\x17.ehrlab.v1.QueryRequest\x1a\x18.ehrlab.v1.QueryResponse\x12\x43\n\x08Progress\x12\x1a.ehrlab.v1.ProgressRequest\x1a\x1b.ehrlab.v1.ProgressResponse\x12[\n\x10RegisterArtifact\x12\".ehrlab.v1.RegisterArtifactRequest\x1a#.ehrlab.v1.RegisterArtifactResponse\x12U\n\x0eLookupArtifact\x12 .ehrlab.v1.LookupArtifactRequest\x1a!.ehrlab.v1.LookupArtifactResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x65hrlab/v1/result_store.proto\x12\tehrlab.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16\x65hrlab/v1/common.proto\"\x97\x02\n\nTaskStatus\x12\x15\n\rexperiment_id\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x11\n\ttask_name\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12#\n\x05state\x18\x05 \x01(\x0e\x32\x14.ehrlab.v1.TaskState\x12\x0f\n\x07\x61ttempt\x18\x06 \x01(\x05\x12\x0f\n\x07message\x18\x07 \x01(\t\x12\x10\n\x08progress\x18\x08 \x01(\x01\x12\x10\n\x08sequence\x18\t \x01(\x03\x12(\n\x04time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tcache_hit\x18\x0b \x01(\x08\x12\x18\n\x10\x64uration_seconds\x18\x0c \x01(\x01\">\n\x13ReportStatusRequest\x12\'\n\x08statuses\x18\x01 \x03(\x0b\x32\x15.ehrlab.v1.TaskStatus\"(\n\x14ReportStatusResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x05\"\xbb\x01\n\x06Metric\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01\x12\x0c\n\x04step\x18\x03 \x01(\x03\x12(\n\x04time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\x06labels\x18\x05 \x03(\x0b\x32\x1d.ehrlab.v1.Metric.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"x\n\x0bMetricBatch\x12\x15\n\rexperiment_id\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\x05\x12\"\n\x07metrics\x18\x05 \x03(\x0b\x32\x11.ehrlab.v1.Metric\")\n\x15ReportMetricsResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x03\"\xf0\x01\n\x0bTaskResults\x12\x15\n\rexperiment_id\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x11\n\ttask_name\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x32\n\x06labels\x18\x05 \x03(\x0b\x32\".ehrlab.v1.TaskResults.LabelsEntry\x12\"\n\x04rows\x18\x06 \x03(\x0b\x32\x14.ehrlab.v1.ResultRow\x12\x11\n\tcache_hit\x18\x07 \x01(\x08\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\":\n\x11PutResultsRequest\x12%\n\x05tasks\x18\x01 \x03(\x0b\x32\x16.ehrlab.v1.TaskResults\"&\n\x12PutResultsResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x05\"\x89\x02\n\x0cQueryRequest\x12$\n\x05table\x18\x01 \x01(\x0e\x32\x15.ehrlab.v1.QueryTable\x12\x15\n\rexperiment_id\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x0f\n\x07task_id\x18\x04 \x01(\t\x12\x33\n\x06labels\x18\x05 \x03(\x0b\x32#.ehrlab.v1.QueryRequest.LabelsEntry\x12\x13\n\x0bmetric_name\x18\x06 \x01(\t\x12$\n\x04page\x18\x07 \x01(\x0b\x32\x16.ehrlab.v1.PageRequest\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x86\x02\n\x08QueryRow\x12\x15\n\rexperiment_id\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x11\n\ttask_name\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12/\n\x06labels\x18\x05 \x03(\x0b\x32\x1f.ehrlab.v1.QueryRow.LabelsEntry\x12\'\n\x06values\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\x12(\n\x04time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"K\n\rQueryResponse\x12!\n\x04rows\x18\x01 \x03(\x0b\x32\x13.ehrlab.v1.QueryRow\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"(\n\x0fProgressRequest\x12\x15\n\rexperiment_id\x18\x01 \x01(\t\"\xa0\x01\n\x10ProgressResponse\x12%\n\x06\x63ounts\x18\x01 \x01(\x0b\x32\x15.ehrlab.v1.TaskCounts\x12\r\n\x05ratio\x18\x02 \x01(\x01\x12/\n\x0blast_update\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12%\n\x06recent\x18\x04 \x03(\x0b\x32\x15.ehrlab.v1.TaskStatus\"s\n\x0e\x41rtifactRecord\x12(\n\x08\x61rtifact\x18\x01 \x01(\x0b\x32\x16.ehrlab.v1.ArtifactRef\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12&\n\x05\x66iles\x18\x03 \x03(\x0b\x32\x17.ehrlab.v1.ArtifactFile\"H\n\x18RegisterArtifactsRequest\x12,\n\tartifacts\x18\x01 \x03(\x0b\x32\x19.ehrlab.v1.ArtifactRecord\"-\n\x19RegisterArtifactsResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x05\"i\n\x15LookupArtifactRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0f\n\x07\x64\x61taset\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12$\n\x04page\x18\x04 \x01(\x0b\x32\x16.ehrlab.v1.PageRequest\"\\\n\x16LookupArtifactResponse\x12)\n\tartifacts\x18\x01 \x03(\x0b\x32\x16.ehrlab.v1.ArtifactRef\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*[\n\nQueryTable\x12\x1b\n\x17QUERY_TABLE_UNSPECIFIED\x10\x00\x12\x17\n\x13QUERY_TABLE_RESULTS\x10\x01\x12\x17\n\x13QUERY_TABLE_METRICS\x10\x02\x32\xae\x04\n\x0bResultStore\x12O\n\x0cReportStatus\x12\x1e.ehrlab.v1.ReportStatusRequest\x1a\x1f.ehrlab.v1.ReportStatusResponse\x12K\n\rReportMetrics\x12\x16.ehrlab.v1.MetricBatch\x1a .ehrlab.v1.ReportMetricsResponse(\x01\x12I\n\nPutResults\x12\x1c.ehrlab.v1.PutResultsRequest\x1a\x1d.ehrlab.v1.PutResultsResponse\x12:\n\x05Query\x12\x17.ehrlab.v1.QueryRequest\x1a\x18.ehrlab.v1.QueryResponse\x12\x43\n\x08Progress\x12\x1a.ehrlab.v1.ProgressRequest\x1a\x1b.ehrlab.v1.ProgressResponse\x12^\n\x11RegisterArtifacts\x12#.ehrlab.v1.RegisterArtifactsRequest\x1a$.ehrlab.v1.RegisterArtifactsResponse\x12U\n\x0eLookupArtifact\x12 .ehrlab.v1.LookupArtifactRequest\x1a!.ehrlab.v1.LookupArtifactResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,14 +36,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_METRIC_LABELSENTRY']._loaded_options = None
   _globals['_METRIC_LABELSENTRY']._serialized_options = b'8\001'
-  _globals['_PUTRESULTSREQUEST_LABELSENTRY']._loaded_options = None
-  _globals['_PUTRESULTSREQUEST_LABELSENTRY']._serialized_options = b'8\001'
+  _globals['_TASKRESULTS_LABELSENTRY']._loaded_options = None
+  _globals['_TASKRESULTS_LABELSENTRY']._serialized_options = b'8\001'
   _globals['_QUERYREQUEST_LABELSENTRY']._loaded_options = None
   _globals['_QUERYREQUEST_LABELSENTRY']._serialized_options = b'8\001'
   _globals['_QUERYROW_LABELSENTRY']._loaded_options = None
   _globals['_QUERYROW_LABELSENTRY']._serialized_options = b'8\001'
-  _globals['_QUERYTABLE']._serialized_start=2338
-  _globals['_QUERYTABLE']._serialized_end=2429
+  _globals['_QUERYTABLE']._serialized_start=2470
+  _globals['_QUERYTABLE']._serialized_end=2561
   _globals['_TASKSTATUS']._serialized_start=131
   _globals['_TASKSTATUS']._serialized_end=410
   _globals['_REPORTSTATUSREQUEST']._serialized_start=412
@@ -58,34 +58,38 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_METRICBATCH']._serialized_end=828
   _globals['_REPORTMETRICSRESPONSE']._serialized_start=830
   _globals['_REPORTMETRICSRESPONSE']._serialized_end=871
-  _globals['_PUTRESULTSREQUEST']._serialized_start=874
-  _globals['_PUTRESULTSREQUEST']._serialized_end=1126
-  _globals['_PUTRESULTSREQUEST_LABELSENTRY']._serialized_start=661
-  _globals['_PUTRESULTSREQUEST_LABELSENTRY']._serialized_end=706
-  _globals['_PUTRESULTSRESPONSE']._serialized_start=1128
-  _globals['_PUTRESULTSRESPONSE']._serialized_end=1166
-  _globals['_QUERYREQUEST']._serialized_start=1169
-  _globals['_QUERYREQUEST']._serialized_end=1434
+  _globals['_TASKRESULTS']._serialized_start=874
+  _globals['_TASKRESULTS']._serialized_end=1114
+  _globals['_TASKRESULTS_LABELSENTRY']._serialized_start=661
+  _globals['_TASKRESULTS_LABELSENTRY']._serialized_end=706
+  _globals['_PUTRESULTSREQUEST']._serialized_start=1116
+  _globals['_PUTRESULTSREQUEST']._serialized_end=1174
+  _globals['_PUTRESULTSRESPONSE']._serialized_start=1176
+  _globals['_PUTRESULTSRESPONSE']._serialized_end=1214
+  _globals['_QUERYREQUEST']._serialized_start=1217
+  _globals['_QUERYREQUEST']._serialized_end=1482
   _globals['_QUERYREQUEST_LABELSENTRY']._serialized_start=661
   _globals['_QUERYREQUEST_LABELSENTRY']._serialized_end=706
-  _globals['_QUERYROW']._serialized_start=1437
-  _globals['_QUERYROW']._serialized_end=1699
+  _globals['_QUERYROW']._serialized_start=1485
+  _globals['_QUERYROW']._serialized_end=1747
   _globals['_QUERYROW_LABELSENTRY']._serialized_start=661
   _globals['_QUERYROW_LABELSENTRY']._serialized_end=706
-  _globals['_QUERYRESPONSE']._serialized_start=1701
-  _globals['_QUERYRESPONSE']._serialized_end=1776
-  _globals['_PROGRESSREQUEST']._serialized_start=1778
-  _globals['_PROGRESSREQUEST']._serialized_end=1818
-  _globals['_PROGRESSRESPONSE']._serialized_start=1821
-  _globals['_PROGRESSRESPONSE']._serialized_end=1981
-  _globals['_REGISTERARTIFACTREQUEST']._serialized_start=1983
-  _globals['_REGISTERARTIFACTREQUEST']._serialized_end=2107
-  _globals['_REGISTERARTIFACTRESPONSE']._serialized_start=2109
-  _globals['_REGISTERARTIFACTRESPONSE']._serialized_end=2135
-  _globals['_LOOKUPARTIFACTREQUEST']._serialized_start=2137
-  _globals['_LOOKUPARTIFACTREQUEST']._serialized_end=2242
-  _globals['_LOOKUPARTIFACTRESPONSE']._serialized_start=2244
-  _globals['_LOOKUPARTIFACTRESPONSE']._serialized_end=2336
-  _globals['_RESULTSTORE']._serialized_start=2432
-  _globals['_RESULTSTORE']._serialized_end=2987
+  _globals['_QUERYRESPONSE']._serialized_start=1749
+  _globals['_QUERYRESPONSE']._serialized_end=1824
+  _globals['_PROGRESSREQUEST']._serialized_start=1826
+  _globals['_PROGRESSREQUEST']._serialized_end=1866
+  _globals['_PROGRESSRESPONSE']._serialized_start=1869
+  _globals['_PROGRESSRESPONSE']._serialized_end=2029
+  _globals['_ARTIFACTRECORD']._serialized_start=2031
+  _globals['_ARTIFACTRECORD']._serialized_end=2146
+  _globals['_REGISTERARTIFACTSREQUEST']._serialized_start=2148
+  _globals['_REGISTERARTIFACTSREQUEST']._serialized_end=2220
+  _globals['_REGISTERARTIFACTSRESPONSE']._serialized_start=2222
+  _globals['_REGISTERARTIFACTSRESPONSE']._serialized_end=2267
+  _globals['_LOOKUPARTIFACTREQUEST']._serialized_start=2269
+  _globals['_LOOKUPARTIFACTREQUEST']._serialized_end=2374
+  _globals['_LOOKUPARTIFACTRESPONSE']._serialized_start=2376
+  _globals['_LOOKUPARTIFACTRESPONSE']._serialized_end=2468
+  _globals['_RESULTSTORE']._serialized_start=2564
+  _globals['_RESULTSTORE']._serialized_end=3122
 # @@protoc_insertion_point(module_scope)

@@ -102,7 +102,7 @@ class ReportMetricsResponse(_message.Message):
     accepted: int
     def __init__(self, accepted: _Optional[int] = ...) -> None: ...
 
-class PutResultsRequest(_message.Message):
+class TaskResults(_message.Message):
     __slots__ = ("experiment_id", "task_id", "task_name", "kind", "labels", "rows", "cache_hit")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
@@ -126,6 +126,12 @@ class PutResultsRequest(_message.Message):
     rows: _containers.RepeatedCompositeFieldContainer[_common_pb2.ResultRow]
     cache_hit: bool
     def __init__(self, experiment_id: _Optional[str] = ..., task_id: _Optional[str] = ..., task_name: _Optional[str] = ..., kind: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., rows: _Optional[_Iterable[_Union[_common_pb2.ResultRow, _Mapping]]] = ..., cache_hit: _Optional[bool] = ...) -> None: ...
+
+class PutResultsRequest(_message.Message):
+    __slots__ = ("tasks",)
+    TASKS_FIELD_NUMBER: _ClassVar[int]
+    tasks: _containers.RepeatedCompositeFieldContainer[TaskResults]
+    def __init__(self, tasks: _Optional[_Iterable[_Union[TaskResults, _Mapping]]] = ...) -> None: ...
 
 class PutResultsResponse(_message.Message):
     __slots__ = ("accepted",)
@@ -209,7 +215,7 @@ class ProgressResponse(_message.Message):
     recent: _containers.RepeatedCompositeFieldContainer[TaskStatus]
     def __init__(self, counts: _Optional[_Union[_common_pb2.TaskCounts, _Mapping]] = ..., ratio: _Optional[float] = ..., last_update: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., recent: _Optional[_Iterable[_Union[TaskStatus, _Mapping]]] = ...) -> None: ...
 
-class RegisterArtifactRequest(_message.Message):
+class ArtifactRecord(_message.Message):
     __slots__ = ("artifact", "task_id", "files")
     ARTIFACT_FIELD_NUMBER: _ClassVar[int]
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
@@ -219,9 +225,17 @@ class RegisterArtifactRequest(_message.Message):
     files: _containers.RepeatedCompositeFieldContainer[_common_pb2.ArtifactFile]
     def __init__(self, artifact: _Optional[_Union[_common_pb2.ArtifactRef, _Mapping]] = ..., task_id: _Optional[str] = ..., files: _Optional[_Iterable[_Union[_common_pb2.ArtifactFile, _Mapping]]] = ...) -> None: ...
 
-class RegisterArtifactResponse(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+class RegisterArtifactsRequest(_message.Message):
+    __slots__ = ("artifacts",)
+    ARTIFACTS_FIELD_NUMBER: _ClassVar[int]
+    artifacts: _containers.RepeatedCompositeFieldContainer[ArtifactRecord]
+    def __init__(self, artifacts: _Optional[_Iterable[_Union[ArtifactRecord, _Mapping]]] = ...) -> None: ...
+
+class RegisterArtifactsResponse(_message.Message):
+    __slots__ = ("accepted",)
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    accepted: int
+    def __init__(self, accepted: _Optional[int] = ...) -> None: ...
 
 class LookupArtifactRequest(_message.Message):
     __slots__ = ("key", "dataset", "kind", "page")

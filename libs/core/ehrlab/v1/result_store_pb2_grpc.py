@@ -60,10 +60,10 @@ class ResultStoreStub:
                 request_serializer=ehrlab_dot_v1_dot_result__store__pb2.ProgressRequest.SerializeToString,
                 response_deserializer=ehrlab_dot_v1_dot_result__store__pb2.ProgressResponse.FromString,
                 _registered_method=True)
-        self.RegisterArtifact = channel.unary_unary(
-                '/ehrlab.v1.ResultStore/RegisterArtifact',
-                request_serializer=ehrlab_dot_v1_dot_result__store__pb2.RegisterArtifactRequest.SerializeToString,
-                response_deserializer=ehrlab_dot_v1_dot_result__store__pb2.RegisterArtifactResponse.FromString,
+        self.RegisterArtifacts = channel.unary_unary(
+                '/ehrlab.v1.ResultStore/RegisterArtifacts',
+                request_serializer=ehrlab_dot_v1_dot_result__store__pb2.RegisterArtifactsRequest.SerializeToString,
+                response_deserializer=ehrlab_dot_v1_dot_result__store__pb2.RegisterArtifactsResponse.FromString,
                 _registered_method=True)
         self.LookupArtifact = channel.unary_unary(
                 '/ehrlab.v1.ResultStore/LookupArtifact',
@@ -91,7 +91,7 @@ class ResultStoreServicer:
         raise NotImplementedError('Method not implemented!')
 
     def PutResults(self, request, context):
-        """Result rows of a finished task; idempotent per (task, row index).
+        """Result rows of finished tasks (many tasks per call); idempotent per (task, row index).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -109,8 +109,9 @@ class ResultStoreServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def RegisterArtifact(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+    def RegisterArtifacts(self, request, context):
+        """Records produced artifacts in the index (many per call); idempotent per (dataset, kind, key).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -149,10 +150,10 @@ def add_ResultStoreServicer_to_server(servicer, server):
                     request_deserializer=ehrlab_dot_v1_dot_result__store__pb2.ProgressRequest.FromString,
                     response_serializer=ehrlab_dot_v1_dot_result__store__pb2.ProgressResponse.SerializeToString,
             ),
-            'RegisterArtifact': grpc.unary_unary_rpc_method_handler(
-                    servicer.RegisterArtifact,
-                    request_deserializer=ehrlab_dot_v1_dot_result__store__pb2.RegisterArtifactRequest.FromString,
-                    response_serializer=ehrlab_dot_v1_dot_result__store__pb2.RegisterArtifactResponse.SerializeToString,
+            'RegisterArtifacts': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegisterArtifacts,
+                    request_deserializer=ehrlab_dot_v1_dot_result__store__pb2.RegisterArtifactsRequest.FromString,
+                    response_serializer=ehrlab_dot_v1_dot_result__store__pb2.RegisterArtifactsResponse.SerializeToString,
             ),
             'LookupArtifact': grpc.unary_unary_rpc_method_handler(
                     servicer.LookupArtifact,
@@ -307,7 +308,7 @@ class ResultStore:
             _registered_method=True)
 
     @staticmethod
-    def RegisterArtifact(request,
+    def RegisterArtifacts(request,
             target,
             options=(),
             channel_credentials=None,
@@ -320,9 +321,9 @@ class ResultStore:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/ehrlab.v1.ResultStore/RegisterArtifact',
-            ehrlab_dot_v1_dot_result__store__pb2.RegisterArtifactRequest.SerializeToString,
-            ehrlab_dot_v1_dot_result__store__pb2.RegisterArtifactResponse.FromString,
+            '/ehrlab.v1.ResultStore/RegisterArtifacts',
+            ehrlab_dot_v1_dot_result__store__pb2.RegisterArtifactsRequest.SerializeToString,
+            ehrlab_dot_v1_dot_result__store__pb2.RegisterArtifactsResponse.FromString,
             options,
             channel_credentials,
             insecure,

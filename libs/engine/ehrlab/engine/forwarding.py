@@ -26,7 +26,7 @@ from typing import Any
 import grpc
 
 from ehrlab.core.artifacts import ArtifactStore
-from ehrlab.core.artifacts.manifest import load_complete, read_results
+from ehrlab.core.artifacts.manifest import Manifest, load_complete, read_results
 from ehrlab.engine import convert
 from ehrlab.engine.model import CACHED, ExperimentRecord, TaskRecord
 from ehrlab.v1 import common_pb2, result_store_pb2, result_store_pb2_grpc
@@ -47,6 +47,7 @@ class _ResultJob:
     labels: dict[str, str]
     cached: bool
     files: dict[str, str]            # the spec's `results:` (jsonl/csv paths)
+    manifest: Manifest | None        # known when the engine just verified it; else read again
 
 
 class Forwarder:
@@ -90,11 +91,11 @@ class Forwarder:
         for task in exp.tasks.values():
             self.status(exp, task)
 
-    def results(self, exp: ExperimentRecord, task: TaskRecord) -> None:
+    def results(self, exp: ExperimentRecord, task: TaskRecord, manifest: Manifest | None = None) -> None:
         files = exp.spec.get("results") or {}
         job = _ResultJob(exp.id, exp.name, task.id, task.name, task.kind, task.dataset, task.prefix,
                          dict(task.labels), task.state == CACHED,
-                         {k: v for k, v in files.items() if k in ("jsonl", "csv") and v})
+                         {k: v for k, v in files.items() if k in ("jsonl", "csv") and v}, manifest)
         with self._lock:
             self._jobs.append(job)
             self._lock.notify()
@@ -110,7 +111,7 @@ class Forwarder:
                 if self._stop and not (self._statuses or self._jobs):
                     return
                 statuses = list(self._statuses.values())[:_BATCH]
-                jobs = self._jobs[:200]
+                jobs = self._jobs[:1000]
             try:
                 if statuses:
                     self._send_statuses(statuses)
@@ -134,29 +135,38 @@ class Forwarder:
                     del self._statuses[status.task_id]
 
     def _send_results(self, jobs: list[_ResultJob]) -> None:
-        done = []
+        """One RegisterArtifacts and one PutResults call for a batch of finished tasks."""
+        artifacts, results, local = [], [], []
         for job in jobs:
-            manifest = load_complete(self.artifacts, job.prefix)
-            rows = read_results(self.artifacts, job.prefix, manifest) if manifest else []
-            if manifest is not None and self.stub is not None:
-                self.stub.RegisterArtifact(result_store_pb2.RegisterArtifactRequest(
+            manifest = job.manifest or load_complete(self.artifacts, job.prefix)
+            if manifest is None:
+                continue  # deleted since: nothing to forward, the task's state says what happened
+            if not job.cached:  # a cached artifact was registered by the experiment that produced it
+                artifacts.append(result_store_pb2.ArtifactRecord(
                     artifact=common_pb2.ArtifactRef(
                         uri=self.artifacts.uri_for(job.prefix), digest=manifest.digest, dataset=job.dataset,
                         kind=job.kind, key=job.prefix.rsplit("/", 1)[1], size_bytes=manifest.size),
                     task_id=job.task_id,
                     files=[common_pb2.ArtifactFile(path=f.path, size_bytes=f.size, sha256=f.sha256)
-                           for f in manifest.files]), timeout=30)
-            if rows and self.stub is not None:
-                self.stub.PutResults(result_store_pb2.PutResultsRequest(
+                           for f in manifest.files]))
+            rows = read_results(self.artifacts, job.prefix, manifest)
+            if rows:
+                results.append(result_store_pb2.TaskResults(
                     experiment_id=job.experiment_id, task_id=job.task_id, task_name=job.task_name, kind=job.kind,
                     labels=job.labels, cache_hit=job.cached,
-                    rows=[common_pb2.ResultRow(values=convert.struct(_jsonable(r))) for r in rows]), timeout=60)
-            if rows and job.files:
-                self._append_local(job, rows)
-            done.append(job)
+                    rows=[common_pb2.ResultRow(values=convert.struct(_jsonable(r))) for r in rows]))
+                if job.files:
+                    local.append((job, rows))
+        if self.stub is not None:
+            if artifacts:
+                self.stub.RegisterArtifacts(result_store_pb2.RegisterArtifactsRequest(artifacts=artifacts), timeout=60)
+            if results:
+                self.stub.PutResults(result_store_pb2.PutResultsRequest(tasks=results), timeout=120)
+        for job, rows in local:
+            self._append_local(job, rows)
         with self._lock:
-            self._jobs = [j for j in self._jobs if j not in done]
-        ids = [j.task_id for j in done]
+            self._jobs = self._jobs[len(jobs):]  # jobs were taken from the front; new ones are appended
+        ids = [j.task_id for j in jobs]
         self.engine.post(lambda: self.engine.results_forwarded(ids))
 
     def _append_local(self, job: _ResultJob, rows: list[dict[str, Any]]) -> None:

@@ -68,6 +68,7 @@ class TaskRecord:
     finished_at: datetime | None = None
     ready_since: float = 0.0                  # monotonic time it became ready (launch latency)
     attempt_id: str | None = None             # the open attempt, while running
+    manifest: Any = None                      # outputs found at submit time, until forwarded (not stored)
 
     @property
     def prefix(self) -> str:

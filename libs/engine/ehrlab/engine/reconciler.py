@@ -155,9 +155,9 @@ class Engine:
                 self._evaluate_all(exp)
                 if self.forwarder:
                     self.forwarder.resync(exp)
-                    for task in exp.tasks.values():
-                        if task.state in DONE and not task.results_done:
-                            self.forwarder.results(exp, task)
+                for task in exp.tasks.values():
+                    if task.state in DONE and not task.results_done:
+                        self._forward(exp, task, None)
         if to_adopt:
             self.launcher.adopt(to_adopt)
         with self.lock:
@@ -244,6 +244,7 @@ class Engine:
                 error="skipped on request" if state == SKIPPED else "")
             if manifest is not None:
                 task.output_digest, task.output_size, task.finished_at = manifest.digest, manifest.size, now
+                task.manifest = manifest
             exp.tasks[t.name] = task
         exp.index()
         return exp
@@ -317,8 +318,8 @@ class Engine:
         for task in exp.tasks.values():
             if task.state in DONE:
                 metrics.CACHE_HITS.labels(task.kind).inc()
-                if self.forwarder:
-                    self.forwarder.results(exp, task)
+                self._forward(exp, task, task.manifest)
+                task.manifest = None
         if self.forwarder:
             self.forwarder.resync(exp)
         self._evaluate_all(exp)
@@ -399,11 +400,15 @@ class Engine:
         self._set_state(exp, task, state, "")
         self._completed_prefixes.add(task.prefix)
         exp.pending_results += 1
+        self._forward(exp, task, manifest)
+        self._evaluate_users(exp, task)
+
+    def _forward(self, exp: ExperimentRecord, task: TaskRecord, manifest: Any) -> None:
+        """Hands a finished task's results to the forwarder (without one, they count as delivered)."""
         if self.forwarder:
-            self.forwarder.results(exp, task)
+            self.forwarder.results(exp, task, manifest)
         else:
             self.results_forwarded([task.id])
-        self._evaluate_users(exp, task)
 
     def results_forwarded(self, task_ids: list[str]) -> None:
         """Called (on the engine thread) once a task's result rows reached the result-store."""

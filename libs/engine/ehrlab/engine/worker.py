@@ -14,15 +14,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
+from ehrlab.core.artifacts import open_store
 from ehrlab.core.reporting import GrpcReporter
 from ehrlab.core.runner import TaskSpec, record_outcome, run_attempt
-from ehrlab.core.settings import load_settings
+from ehrlab.core.settings import Settings, load_settings
 
 
-def _run_one(message: dict, state_dir: Path, protocol: int) -> None:
+def _run_one(message: dict, state_dir: Path, protocol: int, settings: Settings, scratch: Path) -> None:
     attempt_id = message["attempt_id"]
     spec = TaskSpec.from_json(message["spec"])
     (state_dir / f"{attempt_id}.run").write_text(json.dumps({"pid": os.getpid()}))
@@ -31,9 +34,9 @@ def _run_one(message: dict, state_dir: Path, protocol: int) -> None:
     with open(log_path, "ab") as log:
         os.dup2(log.fileno(), 1)
         os.dup2(log.fileno(), 2)
-        reporter = GrpcReporter(spec, load_settings()) if os.environ.get("EHRLAB_RESULT_STORE_ADDR") else None
+        reporter = GrpcReporter(spec, settings) if os.environ.get("EHRLAB_RESULT_STORE_ADDR") else None
         try:
-            code, text = run_attempt(spec, reporter=reporter)
+            code, text = run_attempt(spec, reporter=reporter, scratch=scratch)
         finally:
             if reporter is not None:
                 reporter.close()
@@ -54,11 +57,18 @@ def main() -> None:
     (args.state_dir / "logs").mkdir(parents=True, exist_ok=True)
     protocol = os.dup(1)  # the launcher reads outcomes here; fd 1 itself is pointed at task logs
     os.dup2(2, 1)
+    settings = load_settings()
+    scratch: Path | None = None
     for line in sys.stdin.buffer:
         message = json.loads(line)
-        _run_one(message, args.state_dir, protocol)
+        if scratch is None:  # one scratch directory per worker, beside the store, reused by every attempt
+            store_scratch = open_store(TaskSpec.from_json(message["spec"]).store_uri).scratch_dir()
+            scratch = Path(store_scratch or tempfile.gettempdir()) / f"worker-{os.getpid()}"
+        _run_one(message, args.state_dir, protocol, settings, scratch)
         if message.get("exit_after"):
             break
+    if scratch is not None:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 if __name__ == "__main__":

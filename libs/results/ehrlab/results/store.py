@@ -75,10 +75,20 @@ def upsert_statuses(db: Database, statuses: Sequence[Status]) -> int:
     return db.run(write)
 
 
-def put_results(db: Database, *, experiment_id: str, task_id: str, task_name: str, kind: str,
-                labels: dict[str, str], rows: Sequence[dict[str, Any]], cache_hit: bool) -> int:
-    """Stores a task's result rows; sending the same rows again (a retry) adds nothing."""
-    if not rows:
+@dataclass
+class TaskRows:
+    experiment_id: str
+    task_id: str
+    task_name: str
+    kind: str
+    labels: dict[str, str]
+    rows: list[dict[str, Any]]
+    cache_hit: bool
+
+
+def put_results(db: Database, tasks: Sequence[TaskRows]) -> int:
+    """Stores tasks' result rows in one COPY; sending the same rows again (a retry) adds nothing."""
+    if not any(t.rows for t in tasks):
         return 0
 
     def write(conn: psycopg.Connection[Any]) -> int:
@@ -87,9 +97,11 @@ def put_results(db: Database, *, experiment_id: str, task_id: str, task_name: st
                      "ON COMMIT DELETE ROWS")
         with conn.cursor().copy("COPY incoming_results (experiment_id, task_id, task_name, kind, labels, row_index, "
                                 "\"values\", cache_hit) FROM STDIN") as copy:
-            for index, row in enumerate(rows):
-                copy.write_row((experiment_id, task_id, task_name, kind, json.dumps(labels), index,
-                                json.dumps(row), cache_hit))
+            for t in tasks:
+                labels = json.dumps(t.labels)
+                for index, row in enumerate(t.rows):
+                    copy.write_row((t.experiment_id, t.task_id, t.task_name, t.kind, labels, index, json.dumps(row),
+                                    t.cache_hit))
         cur = conn.execute("INSERT INTO results (experiment_id, task_id, task_name, kind, labels, row_index, "
                            "\"values\", cache_hit) SELECT experiment_id, task_id, task_name, kind, labels, row_index, "
                            "\"values\", cache_hit FROM incoming_results ON CONFLICT (task_id, row_index) DO NOTHING")
@@ -114,13 +126,33 @@ def insert_metrics(db: Database, points: Sequence[MetricPoint]) -> int:
     return db.run(write)
 
 
-def register_artifact(db: Database, *, dataset: str, kind: str, key: str, uri: str, digest: str, size: int,
-                      task_id: str, files: list[dict[str, Any]]) -> None:
-    db.execute("INSERT INTO artifacts (dataset, kind, key, uri, digest, size_bytes, task_id, files) "
-               "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (dataset, kind, key) DO UPDATE SET "
-               "uri = EXCLUDED.uri, digest = EXCLUDED.digest, size_bytes = EXCLUDED.size_bytes, "
-               "task_id = EXCLUDED.task_id, files = EXCLUDED.files, created_at = now()",
-               (dataset, kind, key, uri, digest, size, task_id, Jsonb(files)))
+@dataclass
+class ArtifactEntry:
+    dataset: str
+    kind: str
+    key: str
+    uri: str
+    digest: str
+    size: int
+    task_id: str
+    files: list[dict[str, Any]]
+
+
+def register_artifacts(db: Database, artifacts: Sequence[ArtifactEntry]) -> int:
+    if not artifacts:
+        return 0
+    rows = [(a.dataset, a.kind, a.key, a.uri, a.digest, a.size, a.task_id, Jsonb(a.files)) for a in artifacts]
+
+    def write(conn: psycopg.Connection[Any]) -> int:
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO artifacts (dataset, kind, key, uri, digest, size_bytes, task_id, files) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (dataset, kind, key) DO UPDATE SET "
+                "uri = EXCLUDED.uri, digest = EXCLUDED.digest, size_bytes = EXCLUDED.size_bytes, "
+                "task_id = EXCLUDED.task_id, files = EXCLUDED.files, created_at = now()", rows)
+        return len(rows)
+
+    return db.run(write)
 
 
 def lookup_artifacts(db: Database, *, key: str, dataset: str, kind: str, page_size: int,

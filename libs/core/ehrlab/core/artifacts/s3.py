@@ -34,7 +34,7 @@ from minio.error import InvalidResponseError, S3Error, ServerError
 from minio.helpers import MIN_PART_SIZE, check_bucket_name
 
 from ehrlab.core.artifacts import ArtifactStore
-from ehrlab.core.errors import EhrlabError, NotFoundError, SpecError, UnavailableError
+from ehrlab.core.errors import AccessDeniedError, NotFoundError, SpecError, UnavailableError
 
 log = logging.getLogger("ehrlab.artifacts.s3")
 T = TypeVar("T")
@@ -47,10 +47,6 @@ _TRANSIENT = {"InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout
 _NETWORK_ERRORS = (urllib3.exceptions.HTTPError, http.client.HTTPException, ConnectionError, TimeoutError)
 _CHUNK = 1 << 20
 _MAX_BACKOFF = 2.0
-
-
-class AccessDeniedError(EhrlabError, PermissionError):
-    """The S3 service refused the request: wrong or missing credentials, or no permission."""
 
 
 def _option(name: str, value: object, convert: Callable[[str], T], what: str) -> T:

@@ -84,6 +84,9 @@ class LocalLauncher(Launcher):
         self._free_gpus = list(range(settings.gpus))
         self._lock = threading.Lock()
         self._last_adopt_check = 0.0
+        if settings.mode == "pool":  # warm workers, so the first attempts do not wait for interpreters
+            for _ in range(max(1, int(settings.cpus))):
+                self._idle.append(self._start_worker(True, self.env))
 
     # --- capacity --------------------------------------------------------------------------------
 

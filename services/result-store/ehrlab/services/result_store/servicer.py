@@ -87,14 +87,17 @@ class ResultStoreServicer(result_store_pb2_grpc.ResultStoreServicer):
 
     def PutResults(self, request: result_store_pb2.PutResultsRequest,
                    context: grpc.ServicerContext) -> result_store_pb2.PutResultsResponse:
-        for field in ("experiment_id", "task_id", "kind"):
-            if not getattr(request, field):
-                raise SpecError("is required", path=field)
-        rows = [json.loads(canonical_json(json_format.MessageToDict(r.values))) for r in request.rows]
-        accepted = store.put_results(self.db, experiment_id=request.experiment_id, task_id=request.task_id,
-                                     task_name=request.task_name, kind=request.kind, labels=dict(request.labels),
-                                     rows=rows, cache_hit=request.cache_hit)
-        ROWS.labels(request.kind).inc(accepted)
+        tasks = []
+        for i, t in enumerate(request.tasks):
+            for field in ("experiment_id", "task_id", "kind"):
+                if not getattr(t, field):
+                    raise SpecError("is required", path=f"tasks[{i}].{field}")
+            tasks.append(store.TaskRows(t.experiment_id, t.task_id, t.task_name, t.kind, dict(t.labels),
+                                        [json.loads(canonical_json(json_format.MessageToDict(r.values)))
+                                         for r in t.rows], t.cache_hit))
+        accepted = store.put_results(self.db, tasks)
+        for t in tasks:
+            ROWS.labels(t.kind).inc(len(t.rows))
         return result_store_pb2.PutResultsResponse(accepted=accepted)
 
     def Query(self, request: result_store_pb2.QueryRequest,
@@ -130,17 +133,18 @@ class ResultStoreServicer(result_store_pb2_grpc.ResultStoreServicer):
                 state=r["state"], attempt=r["attempt"], message=r["message"], progress=r["progress"],
                 sequence=r["sequence"], time=_timestamp(r["updated_at"]), cache_hit=r["cache_hit"]) for r in recent])
 
-    def RegisterArtifact(self, request: result_store_pb2.RegisterArtifactRequest,
-                         context: grpc.ServicerContext) -> result_store_pb2.RegisterArtifactResponse:
-        a = request.artifact
-        for field in ("dataset", "kind", "key", "digest"):
-            if not getattr(a, field):
-                raise SpecError("is required", path=f"artifact.{field}")
-        store.register_artifact(self.db, dataset=a.dataset, kind=a.kind, key=a.key, uri=a.uri, digest=a.digest,
-                                size=a.size_bytes, task_id=request.task_id,
-                                files=[{"path": f.path, "size": f.size_bytes, "sha256": f.sha256}
-                                       for f in request.files])
-        return result_store_pb2.RegisterArtifactResponse()
+    def RegisterArtifacts(self, request: result_store_pb2.RegisterArtifactsRequest,
+                          context: grpc.ServicerContext) -> result_store_pb2.RegisterArtifactsResponse:
+        entries = []
+        for i, record in enumerate(request.artifacts):
+            a = record.artifact
+            for field in ("dataset", "kind", "key", "digest"):
+                if not getattr(a, field):
+                    raise SpecError("is required", path=f"artifacts[{i}].artifact.{field}")
+            entries.append(store.ArtifactEntry(
+                a.dataset, a.kind, a.key, a.uri, a.digest, a.size_bytes, record.task_id,
+                [{"path": f.path, "size": f.size_bytes, "sha256": f.sha256} for f in record.files]))
+        return result_store_pb2.RegisterArtifactsResponse(accepted=store.register_artifacts(self.db, entries))
 
     def LookupArtifact(self, request: result_store_pb2.LookupArtifactRequest,
                        context: grpc.ServicerContext) -> result_store_pb2.LookupArtifactResponse:
