@@ -1,0 +1,10 @@
+"""`ehrlab hpo …`."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.group()
+def hpo() -> None:
+    """Hyperparameter studies: run, inspect, export."""
