@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -104,3 +106,11 @@ def test_sex_specific_ranges_cover_the_sex_specific_chapters() -> None:
     assert (table.sex[male_chapter] == icd9.MALE).all()
     female = (table.category.astype(str) >= "614") & (table.category.astype(str) <= "679")
     assert (table.sex[female] == icd9.FEMALE).all()
+
+
+def test_every_rule_is_documented() -> None:
+    text = (Path(__file__).parents[2] / "docs" / "cohort.md").read_text()
+    for rule in icd9.RULES:
+        assert f"`{rule.name}`" in text, rule.name
+        for span in rule.ranges:
+            assert span in text, (rule.name, span)

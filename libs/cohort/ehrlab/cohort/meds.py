@@ -21,7 +21,7 @@ The patient view (`read_patients`) groups each subject's other events by timesta
 
 from __future__ import annotations
 
-import itertools
+import functools
 import json
 import shutil
 from collections import Counter
@@ -387,58 +387,75 @@ def read_patients(root: str | Path, *, subject_ids: Collection[int] | None = Non
 
 
 def patients_of(table: pa.Table) -> Iterator[Patient]:
-    """The patients of one table of events (in DATA_SCHEMA), sorted by subject."""
+    """The patients of one table of events (in DATA_SCHEMA), sorted by subject.
+
+    Everything but the final assembly of Patient objects is vectorised over the whole table.
+    """
     if table.num_rows == 0:
         return
-    time_column = table.column("time").combine_chunks()
-    stamps = time_column.cast(pa.int64()).fill_null(_NO_TIME).to_numpy()
+    stamps = table.column("time").combine_chunks().cast(pa.int64()).fill_null(_NO_TIME).to_numpy()
     order = np.lexsort((stamps, table.column("subject_id").to_numpy()))  # stable: same-time events keep data order
-    table, stamps = table.take(pa.array(order)), stamps[order]
-    subjects = table.column("subject_id").to_numpy()
-    has_time = stamps != _NO_TIME
+    subjects, stamps = table.column("subject_id").to_numpy()[order], stamps[order]
     encoded = pc.dictionary_encode(table.column("code")).combine_chunks()
     vocabulary = encoded.dictionary.to_pylist()
-    indices = encoded.indices.to_numpy()
-    special = np.array([code in (BIRTH, DEATH) or code.startswith(SEX_PREFIX) for code in vocabulary]
-                       + [False], dtype=bool)[indices]
-    bounds = np.flatnonzero(np.r_[True, subjects[1:] != subjects[:-1], True])
-    for start, end in itertools.pairwise(bounds):
-        yield _patient(int(subjects[start]), stamps[start:end], has_time[start:end], indices[start:end],
-                       special[start:end], vocabulary)
+    indices = encoded.indices.to_numpy()[order]
+    # what each vocabulary entry means to the view: 0 a visit code, 1 birth, 2 death, 3 sex
+    meaning = np.array([1 if c == BIRTH else 2 if c == DEATH else 3 if c.startswith(SEX_PREFIX) else 0
+                        for c in vocabulary], dtype=np.int8)[indices]
+    has_time = stamps != _NO_TIME
+    starts = np.flatnonzero(np.r_[True, subjects[1:] != subjects[:-1]])
+    patient = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(subjects)]))
+
+    def first_time(kind: int) -> np.ndarray:
+        rows = np.flatnonzero((meaning == kind) & has_time)
+        found, first = np.unique(patient[rows], return_index=True)
+        out = np.full(len(starts), _NO_TIME)
+        out[found] = stamps[rows[first]]
+        return out
+
+    birth, death = first_time(1), first_time(2)
+    sex_of_entry = [_sex_of(c) for c in vocabulary]
+    sexes: list[str | None] = [None] * len(starts)
+    for row in np.flatnonzero(meaning == 3).tolist():
+        sexes[patient[row]] = sex_of_entry[indices[row]]
+
+    words = np.array(vocabulary, dtype=object)
+    timed = np.flatnonzero((meaning == 0) & has_time)
+    visit_cut = np.flatnonzero(np.r_[True, (patient[timed][1:] != patient[timed][:-1])
+                                     | (stamps[timed][1:] != stamps[timed][:-1])])
+    visit_patient = patient[timed][visit_cut]
+    visit_stamp = stamps[timed][visit_cut]
+    visit_birth = birth[visit_patient]
+    ages = np.where(visit_birth == _NO_TIME, np.nan, (visit_stamp - visit_birth) / _US_PER_YEAR).tolist()
+    times = visit_stamp.astype("datetime64[us]").astype(datetime).tolist()
+    codes = words[indices[timed]].tolist()
+    bounds = np.r_[visit_cut, len(timed)].tolist()
+    visits_from = np.searchsorted(visit_patient, np.arange(len(starts) + 1)).tolist()
+    static = np.flatnonzero((meaning == 0) & ~has_time)
+    static_codes = words[indices[static]].tolist()
+    static_from = np.searchsorted(patient[static], np.arange(len(starts) + 1)).tolist()
+    ids = subjects[starts].tolist()
+    births = [_when(b) if b != _NO_TIME else None for b in birth.tolist()]
+    new_visit = functools.partial(tuple.__new__, Visit)  # Visit(...) costs a Python-level __new__ per visit
+    deaths = [_when(d) if d != _NO_TIME else None for d in death.tolist()]
+    for p in range(len(starts)):
+        visits = tuple(new_visit((times[v], tuple(codes[bounds[v]:bounds[v + 1]]), ages[v]))
+                       for v in range(visits_from[p], visits_from[p + 1]))
+        yield Patient(ids[p], births[p], sexes[p], deaths[p], visits,
+                      tuple(static_codes[static_from[p]:static_from[p + 1]]))
+
+
+def _sex_of(code: str) -> str | None:
+    if not code.startswith(SEX_PREFIX):
+        return None
+    try:
+        return icd9.normalize_sex(code[len(SEX_PREFIX):])
+    except ValueError:
+        return None  # a sex this platform has no rules for (e.g. GENDER//UNKNOWN)
 
 
 def _when(stamp: int) -> datetime:
     return np.datetime64(int(stamp), "us").astype(datetime)
-
-
-def _patient(subject: int, stamps: np.ndarray, has_time: np.ndarray, indices: np.ndarray, special: np.ndarray,
-             vocabulary: list[str]) -> Patient:
-    birth = death = sex = None
-    for i in np.flatnonzero(special):
-        code = vocabulary[indices[i]]
-        if code == BIRTH and has_time[i]:
-            birth = int(stamps[i]) if birth is None else min(birth, int(stamps[i]))
-        elif code == DEATH and has_time[i]:
-            death = int(stamps[i]) if death is None else min(death, int(stamps[i]))
-        elif code.startswith(SEX_PREFIX):
-            try:
-                sex = icd9.normalize_sex(code[len(SEX_PREFIX):])
-            except ValueError:
-                sex = None  # a sex this platform has no rules for (e.g. GENDER//UNKNOWN)
-    plain = ~special
-    static = tuple(vocabulary[i] for i in indices[plain & ~has_time])
-    timed = np.flatnonzero(plain & has_time)
-    visits = []
-    if len(timed):
-        times = stamps[timed]
-        cuts = np.flatnonzero(np.r_[True, times[1:] != times[:-1], True])
-        moments = times[cuts[:-1]].astype("datetime64[us]").astype(datetime)
-        ages = ((times[cuts[:-1]] - birth) / _US_PER_YEAR) if birth is not None else np.full(len(moments), np.nan)
-        for k in range(len(moments)):
-            codes = tuple(vocabulary[i] for i in indices[timed[cuts[k]:cuts[k + 1]]])
-            visits.append(Visit(moments[k], codes, float(ages[k])))
-    return Patient(subject, _when(birth) if birth is not None else None, sex,
-                   _when(death) if death is not None else None, tuple(visits), static)
 
 
 def read_demographics(root: str | Path) -> pa.Table:
