@@ -82,6 +82,13 @@ def test_patient_view_groups_visits_and_computes_ages(dataset: Path) -> None:
     assert last.codes == ["ICD9CM/496"]
 
 
+def test_patients_without_visits(dataset: Path) -> None:
+    (only,) = M.patients_of(SHARD_B.slice(2, 1))
+    assert (only.subject_id, only.death, only.visits, only.birth) == (5, datetime(2020, 1, 1), (), None)
+    (static,) = M.patients_of(SHARD_A.slice(0, 1))
+    assert (static.sex, static.visits) == ("F", ())
+
+
 def test_patient_view_filters_and_limits(dataset: Path) -> None:
     assert [p.subject_id for p in M.read_patients(dataset, subject_ids=[5, 2])] == [2, 5]
     assert [p.subject_id for p in M.read_patients(dataset, limit=2)] == [1, 2]

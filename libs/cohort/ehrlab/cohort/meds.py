@@ -421,7 +421,7 @@ def patients_of(table: pa.Table) -> Iterator[Patient]:
 
     words = np.array(vocabulary, dtype=object)
     timed = np.flatnonzero((meaning == 0) & has_time)
-    visit_cut = np.flatnonzero(np.r_[True, (patient[timed][1:] != patient[timed][:-1])
+    visit_cut = np.flatnonzero(np.r_[len(timed) > 0, (patient[timed][1:] != patient[timed][:-1])
                                      | (stamps[timed][1:] != stamps[timed][:-1])])
     visit_patient = patient[timed][visit_cut]
     visit_stamp = stamps[timed][visit_cut]
