@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -41,17 +41,8 @@ class Status:
     updated_at: datetime
 
 
-@dataclass
-class MetricPoint:
-    experiment_id: str
-    task_id: str
-    kind: str
-    attempt: int
-    name: str
-    step: int
-    value: float
-    time: datetime
-    labels: dict[str, str]
+# one metric point as COPY writes it: experiment_id, task_id, kind, attempt, name, step, value, time, labels (JSON)
+MetricRow = tuple[str, str, str, int, str, int, float, datetime, str]
 
 
 def upsert_statuses(db: Database, statuses: Sequence[Status]) -> int:
@@ -110,20 +101,23 @@ def put_results(db: Database, tasks: Sequence[TaskRows]) -> int:
     return db.run(write)
 
 
-def insert_metrics(db: Database, points: Sequence[MetricPoint]) -> int:
-    """Appends metric points with COPY (the bulk path: tens of thousands of rows per second)."""
-    if not points:
-        return 0
+def insert_metrics(db: Database, rows: Iterable[MetricRow]) -> int:
+    """Appends metric points with one COPY in one transaction: all of them, or none if `rows` raises.
 
+    `rows` may be a stream that can be read only once (a gRPC client stream), so a lost connection
+    is not retried here: it raises UnavailableError and, nothing being stored, the sender can send
+    the whole stream again without duplicating points.
+    """
     def write(conn: psycopg.Connection[Any]) -> int:
+        count = 0
         with conn.cursor().copy("COPY metrics (experiment_id, task_id, kind, attempt, name, step, value, time, labels) "
                                 "FROM STDIN") as copy:
-            for p in points:
-                copy.write_row((p.experiment_id, p.task_id, p.kind, p.attempt, p.name, p.step, p.value, p.time,
-                                json.dumps(p.labels) if p.labels else "{}"))
-        return len(points)
+            for row in rows:
+                copy.write_row(row)
+                count += 1
+        return count
 
-    return db.run(write)
+    return db.run(write, deadline_s=0)
 
 
 @dataclass
@@ -164,7 +158,7 @@ def lookup_artifacts(db: Database, *, key: str, dataset: str, kind: str, page_si
             params.append(value)
     if page_token:
         clauses.append("(dataset, kind, key) > (%s, %s, %s)")
-        params += _decode(page_token)
+        params += _decode(page_token, (str, str, str))
     rows = db.fetch_all(f"SELECT * FROM artifacts WHERE {' AND '.join(clauses)} ORDER BY dataset, kind, key "
                         f"LIMIT %s", [*params, page_size + 1])
     if len(rows) > page_size:
@@ -177,13 +171,16 @@ def _encode(values: list[Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(values).encode()).decode()
 
 
-def _decode(token: str) -> list[Any]:
+def _decode(token: str, types: tuple[type, ...]) -> list[Any]:
+    """The values of a page token made by `_encode` (one per type in `types`); anything else is bad input."""
     try:
         values = json.loads(base64.urlsafe_b64decode(token.encode()))
-        assert isinstance(values, list)
-        return values
-    except (ValueError, TypeError, AssertionError):
-        raise SpecError("malformed page token", path="page.page_token") from None
+    except (ValueError, TypeError):
+        values = None
+    if not (isinstance(values, list) and len(values) == len(types)
+            and all(type(value) is expected for value, expected in zip(values, types, strict=True))):
+        raise SpecError("malformed page token", path="page.page_token")
+    return values
 
 
 def query(db: Database, *, table: str, experiment_id: str = "", kind: str = "", task_id: str = "",
@@ -205,7 +202,7 @@ def query(db: Database, *, table: str, experiment_id: str = "", kind: str = "", 
         params.append(Jsonb(labels))
     if page_token:
         clauses.append("id > %s")
-        params.append(int(_decode(page_token)[0]))
+        params += _decode(page_token, (int,))
     columns = ('id, experiment_id, task_id, task_name, kind, labels, "values", created_at AS time' if table == RESULTS
                else "id, experiment_id, task_id, '' AS task_name, kind, labels, name, step, value, time")
     rows = db.fetch_all(f"SELECT {columns} FROM {table} WHERE {' AND '.join(clauses)} ORDER BY id LIMIT %s",

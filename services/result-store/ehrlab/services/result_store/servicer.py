@@ -20,7 +20,8 @@ from ehrlab.v1 import common_pb2, result_store_pb2, result_store_pb2_grpc
 ROWS = Counter("ehrlab_result_rows_total", "Result rows stored", ["kind"])
 POINTS = Counter("ehrlab_metric_points_total", "Metric points stored")
 STATUSES = Counter("ehrlab_status_reports_total", "Task status reports received")
-_COPY_EVERY = 20_000
+_TABLES = {result_store_pb2.QUERY_TABLE_UNSPECIFIED: store.RESULTS, result_store_pb2.QUERY_TABLE_RESULTS: store.RESULTS,
+           result_store_pb2.QUERY_TABLE_METRICS: store.METRICS}
 _STATE_FIELDS = {4: "succeeded", 5: "cached", 6: "failed", 7: "skipped", 8: "cancelled",
                  1: "pending", 2: "ready", 3: "running"}
 
@@ -43,6 +44,11 @@ def _struct(value: dict[str, Any]) -> struct_pb2.Struct:
     return message
 
 
+def _abort_cancelled(context: grpc.ServicerContext) -> None:
+    """Ends a client stream the client gave up on, before its transaction commits: it stores nothing."""
+    context.abort(grpc.StatusCode.CANCELLED, "the client cancelled the stream; nothing was stored")
+
+
 def _page_size(page: common_pb2.PageRequest) -> int:
     if page.page_size < 0:
         raise SpecError("must not be negative", path="page.page_size")
@@ -58,8 +64,13 @@ class ResultStoreServicer(result_store_pb2_grpc.ResultStoreServicer):
         now = store.now()
         statuses = []
         for i, s in enumerate(request.statuses):
-            if not s.task_id or not s.experiment_id:
-                raise SpecError("task_id and experiment_id are required", path=f"statuses[{i}]")
+            for field in ("task_id", "experiment_id"):
+                if not getattr(s, field):
+                    raise SpecError("is required", path=f"statuses[{i}].{field}")
+            if s.state not in _STATE_FIELDS:
+                raise SpecError(f"unknown task state {s.state}", path=f"statuses[{i}].state")
+            if not 0.0 <= s.progress <= 1.0:
+                raise SpecError(f"must be between 0 and 1, not {s.progress}", path=f"statuses[{i}].progress")
             statuses.append(store.Status(s.task_id, s.experiment_id, s.task_name, s.kind, s.state, s.attempt,
                                          s.message, s.progress, s.cache_hit, s.sequence, _time(s.time, now)))
         STATUSES.inc(len(statuses))
@@ -68,20 +79,25 @@ class ResultStoreServicer(result_store_pb2_grpc.ResultStoreServicer):
     def ReportMetrics(self, request_iterator: Iterator[result_store_pb2.MetricBatch],
                       context: grpc.ServicerContext) -> result_store_pb2.ReportMetricsResponse:
         now = store.now()
-        pending: list[store.MetricPoint] = []
-        accepted = 0
-        for batch in request_iterator:
-            if not batch.task_id:
-                raise SpecError("task_id is required", path="task_id")
-            for i, m in enumerate(batch.metrics):
-                if not m.name:
-                    raise SpecError("a metric needs a name", path=f"metrics[{i}].name")
-                pending.append(store.MetricPoint(batch.experiment_id, batch.task_id, batch.kind, batch.attempt, m.name,
-                                                 m.step, m.value, _time(m.time, now), dict(m.labels)))
-            if len(pending) >= _COPY_EVERY:
-                accepted += store.insert_metrics(self.db, pending)
-                pending = []
-        accepted += store.insert_metrics(self.db, pending)
+
+        def rows() -> Iterator[store.MetricRow]:
+            try:
+                for number, batch in enumerate(request_iterator, 1):
+                    if not batch.task_id:
+                        raise SpecError(f"batch {number} of the stream has no task id", path="task_id")
+                    task = (batch.experiment_id, batch.task_id, batch.kind, batch.attempt)
+                    for i, m in enumerate(batch.metrics):
+                        if not m.name:
+                            raise SpecError(f"batch {number} of the stream: a metric needs a name",
+                                            path=f"metrics[{i}].name")
+                        yield (*task, m.name, m.step, m.value, _time(m.time, now),
+                               json.dumps(dict(m.labels)) if m.labels else "{}")
+            except grpc.RpcError:  # the request iterator raises it when the client cancels
+                _abort_cancelled(context)
+            if not context.is_active():  # a cancelled stream may also look like one that ended
+                _abort_cancelled(context)
+
+        accepted = store.insert_metrics(self.db, rows())
         POINTS.inc(accepted)
         return result_store_pb2.ReportMetricsResponse(accepted=accepted)
 
@@ -102,7 +118,9 @@ class ResultStoreServicer(result_store_pb2_grpc.ResultStoreServicer):
 
     def Query(self, request: result_store_pb2.QueryRequest,
               context: grpc.ServicerContext) -> result_store_pb2.QueryResponse:
-        table = store.METRICS if request.table == result_store_pb2.QUERY_TABLE_METRICS else store.RESULTS
+        if request.table not in _TABLES:
+            raise SpecError(f"unknown table {request.table}", path="table")
+        table = _TABLES[request.table]
         rows, token = store.query(self.db, table=table, experiment_id=request.experiment_id, kind=request.kind,
                                   task_id=request.task_id, labels=dict(request.labels),
                                   metric_name=request.metric_name, page_size=_page_size(request.page),
