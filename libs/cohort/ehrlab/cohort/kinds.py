@@ -41,7 +41,12 @@ class SimulateCohortParams(SpecModel):
 
 
 def _workers() -> int:
-    """Processes for simulation: up to 2, never more than the cores this process may use."""
+    """Processes for simulation: up to 2, never more than the cores this process may use, and 1 inside a
+    daemonic multiprocessing worker (which may not start processes of its own)."""
+    import multiprocessing
+
+    if multiprocessing.current_process().daemon:
+        return 1
     return max(1, min(2, len(os.sched_getaffinity(0))))
 
 
