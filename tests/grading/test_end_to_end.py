@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,6 +57,10 @@ def test_offline_experiment_runs_resumes_and_reports(core_stack: Stack, store: G
     assert rerun.counts.cached == rerun.counts.total and rerun.counts.succeeded == 0
     again = store.progress(name)
     assert (again.notes.total, again.grades.total) == (progress.notes.total, progress.grades.total)
+
+    metrics = urllib.request.urlopen(f"http://127.0.0.1:{core_stack.processes['result-store'].metrics}/metrics",
+                                     timeout=10).read().decode()
+    assert 'ehrlab_grading_results_total{outcome="ok",what="grade"}' in metrics
 
     report = report_from_store(store, name)
     sparse_pair, complete_pair = report.pairs

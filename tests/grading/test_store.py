@@ -4,6 +4,7 @@ notes and grades stored once, failures with their errors, progress."""
 from __future__ import annotations
 
 import pytest
+from prometheus_client import REGISTRY
 
 from ehrlab.core.errors import ConflictError, NotFoundError, SpecError
 from ehrlab.grading.client import GradingClient
@@ -134,8 +135,13 @@ def experiment(grading: GradingClient) -> tuple[int, int, int, list[int]]:
     return experiment.id, stored.id, pair.id, [r.id for r in stored.rubrics]
 
 
+def _recorded(what: str, outcome: str) -> float:
+    return REGISTRY.get_sample_value("ehrlab_grading_results_total", {"what": what, "outcome": outcome}) or 0.0
+
+
 def test_a_note_is_stored_once_and_failures_keep_their_errors(grading: GradingClient, experiment: tuple) -> None:
     experiment_id, case_id, pair_id, _ = experiment
+    ok_before, failed_before = _recorded("note", "ok"), _recorded("note", "failed")
     key = NoteKey(experiment_id=experiment_id, case_id=case_id, pair_id=pair_id, replication=0)
     assert grading.get_note(key) is None
     failed = grading.record_note_failure(key, ErrorRecord(attempt=1, type="rate_limit", message="429"))
@@ -149,6 +155,8 @@ def test_a_note_is_stored_once_and_failures_keep_their_errors(grading: GradingCl
     assert again.id == stored.id and again.note == {"plan": "first"}
     late = grading.record_note_failure(key, ErrorRecord(attempt=5, type="timeout", message="late"))
     assert not late.failed and len(late.errors) == 2
+    # the result-store's /metrics counts the attempts recorded
+    assert (_recorded("note", "ok") - ok_before, _recorded("note", "failed") - failed_before) == (2, 3)
 
 
 def test_a_note_must_belong_to_a_case_and_pair_of_its_experiment(grading: GradingClient, experiment: tuple) -> None:
