@@ -316,6 +316,8 @@ class Engine:
     def _admit(self, exp: ExperimentRecord) -> None:
         self._register(exp)
         for task in exp.tasks.values():
+            # a task enters its first state (pending, or cached/skipped when planned) without _set_state
+            metrics.TASK_TRANSITIONS.labels(TASK_STATE_NAMES[task.state], task.kind).inc()
             if task.state in DONE:
                 metrics.CACHE_HITS.labels(task.kind).inc()
                 self._forward(exp, task, task.manifest)
