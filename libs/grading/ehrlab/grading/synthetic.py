@@ -10,14 +10,16 @@ A chosen fraction of cases gets only one accepted human rubric (with a refused o
 one beside it), so eligibility has something to reject. Everything is drawn from one seed.
 
 Patients come from a MEDS dataset (`patients_from_meds`, through `ehrlab.cohort.meds`) or, without
-one, from `sample_patients`. The visit is about the patient's latest diagnosis that CONDITIONS
-describes (condition-specific content), else their latest diagnosis of any kind (a follow-up visit
-described with its official ICD-9-CM title).
+one, from a small cohort simulated for the purpose (`simulated_patients`, ehrlab.cohort.simulator).
+The visit is about the patient's latest diagnosis that CONDITIONS describes (condition-specific
+content), else their latest diagnosis of any kind (a follow-up visit described with its official
+ICD-9-CM title).
 """
 
 from __future__ import annotations
 
 import random
+import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -114,14 +116,15 @@ def condition_for(code: str) -> Condition:
                      f"{title.lower()}", "follow up in three months"), "their usual medication", "new symptoms")
 
 
-def sample_patients(count: int, seed: int) -> list[Patient]:
-    """A few patients drawn from CONDITIONS, for cases without an EHR cohort at hand."""
-    rng = random.Random(seed)
-    codes = {"401": "4019", "250": "25000", "428": "4280", "486": "486", "599": "5990", "493": "49390",
-             "427": "42731", "272": "2724", "311": "311", "724": "7242", "346": "34690", "530": "53081"}
-    return [Patient(subject_id=i, sex=rng.choice("FM"), age=rng.randint(25, 90),
-                    diagnoses=tuple(rng.sample(sorted(codes.values()), rng.randint(1, 3))))
-            for i in range(count)]
+def simulated_patients(count: int, seed: int) -> list[Patient]:
+    """`count` patients with diagnoses from the cohort simulator (ehrlab.cohort.simulator), seeded."""
+    from ehrlab.cohort.simulator import SimulationConfig, simulate
+
+    with tempfile.TemporaryDirectory(prefix="grading-cohort-") as folder:
+        # a few simulated people have no diagnosis in their window: simulate a margin (and at least
+        # 200 people: the simulator fails on a cohort too small to hold one pregnancy)
+        simulate(SimulationConfig(n_patients=max(count + count // 4 + 5, 200), seed=seed), folder)
+        return patients_from_meds(folder, limit=count)
 
 
 def patients_from_meds(root: str | Path, *, limit: int | None = None) -> list[Patient]:
@@ -225,6 +228,6 @@ def synthetic_cases(patients: Iterable[Patient], seed: int, *, ineligible_fracti
 
 def generated_cases(count: int, seed: int, *, ineligible_fraction: float = 0.0,
                     patients: Sequence[Patient] | None = None, prefix: str = "synthetic") -> list[Case]:
-    """`count` cases from the given patients, or from sampled ones when none are given."""
-    pool = list(patients) if patients is not None else sample_patients(count, seed)
+    """`count` cases from the given patients, or from simulated ones when none are given."""
+    pool = list(patients) if patients is not None else simulated_patients(count, seed)
     return synthetic_cases(pool[:count], seed, ineligible_fraction=ineligible_fraction, prefix=prefix)
