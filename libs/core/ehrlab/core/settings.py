@@ -44,6 +44,17 @@ class KubernetesSettings(SpecModel):
     indexed_min_tasks: int = 8            # fan-outs of at least this many identical tasks become Indexed Jobs
     env_from_secrets: list[str] = Field(default_factory=list)
     labels: dict[str, str] = Field(default_factory=dict)
+    controller_id: str = "ehrlab"         # label value a controller finds its own Jobs by (one per namespace)
+    kubeconfig: str = ""                  # empty: in-cluster service account, else this kubeconfig file
+    env: dict[str, str] = Field(default_factory=dict)       # extra plain variables for task pods
+    config_map: str = ""                  # ConfigMap with config.yaml, mounted into task pods as EHRLAB_CONFIG
+    tls_ca_secret: str = ""               # Secret with ca.crt that task pods trust for gRPC TLS
+    image_pull_secrets: list[str] = Field(default_factory=list)
+    delete_propagation: Literal["Background", "Foreground"] = "Background"
+    launch_concurrency: int = Field(8, ge=1)   # Job creations in flight at once (QPS still applies)
+    indexed_max_tasks: int = Field(500, ge=1)  # larger fan-outs are split over several Indexed Jobs
+    image_pull_grace_s: float = 120.0     # an image that cannot be pulled this long fails the attempt
+    pending_timeout_s: float = 0.0        # unschedulable this long fails the attempt (0: wait for capacity)
 
 
 class LocalLauncherSettings(SpecModel):
