@@ -1,0 +1,1 @@
+"""ehrlab.textclf: sentence classification and evidence span extraction on transformer encoders."""
