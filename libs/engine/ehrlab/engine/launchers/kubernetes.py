@@ -39,6 +39,7 @@ from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.watch.watch import iter_resp_lines
+from prometheus_client import Gauge
 
 from ehrlab.core.runner import EXIT_CONFIG, EXIT_OK, EXIT_PRUNED
 from ehrlab.core.settings import Settings
@@ -49,6 +50,7 @@ from ehrlab.engine.launchers.k8s_manifests import (
     INDEX_LABEL,
     MANAGED_BY,
     MANAGER,
+    POOL_LABEL,
     QUEUE_LABEL,
     ManifestError,
     job_manifest,
@@ -56,6 +58,9 @@ from ehrlab.engine.launchers.k8s_manifests import (
 )
 
 log = logging.getLogger("ehrlab.launcher.kubernetes")
+WAITING_SECONDS = Gauge("ehrlab_launcher_waiting_seconds",
+                        "Longest time an attempt on this node pool has waited to start (0: none waits)",
+                        ["node_pool", "gpu"])
 _EXIT_OUTCOMES = {EXIT_OK: Outcome.SUCCEEDED, EXIT_CONFIG: Outcome.CONFIG_ERROR, EXIT_PRUNED: Outcome.PRUNED}
 # container waiting reasons that do not go away by waiting: the image or the pod's configuration is wrong
 _STUCK_REASONS = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull",
@@ -265,8 +270,19 @@ class KubernetesLauncher(Launcher):
                     if tracked.stuck:
                         doomed.append(tracked.job)
             results, self.results = self.results, []
+            self._export_waiting(now)
         self._delete(doomed)
         return results
+
+    def _export_waiting(self, now: float) -> None:
+        longest = {pool.name: 0.0 for pool in self.k8s.node_pools}
+        for tracked in self.tracked.values():
+            if tracked.waiting:
+                pool = (self.cache.jobs.get(tracked.job) or {}).get("metadata", {}).get("labels", {}).get(POOL_LABEL)
+                if pool in longest:
+                    longest[pool] = max(longest[pool], now - tracked.waiting_since)
+        for pool in self.k8s.node_pools:
+            WAITING_SECONDS.labels(pool.name, str(pool.gpu).lower()).set(longest[pool.name])
 
     def adopt(self, attempts: list[Attempt]) -> None:
         """Re-attaches to the Jobs of `attempts`, found by label in a fresh list; creates nothing."""
