@@ -21,7 +21,7 @@ NAMESPACE = "ehrlab-test"
 # the oldest Kubernetes the chart supports and the newest schemas kubernetes-validate ships
 VERSIONS = ("1.30.0", latest_version())
 # custom resources have no bundled schema (kubernetes-validate warns and skips them); promtool checks their rules
-CUSTOM_KINDS = {"PrometheusRule", "ServiceMonitor"}
+CUSTOM_KINDS = {"PrometheusRule", "ServiceMonitor", "ResourceFlavor", "ClusterQueue", "LocalQueue"}
 
 CPU_KIND = TaskKind(name="simulate_x", service="data-prep", params=NoopParams, run="ehrlab.core.builtin:noop")
 GPU_KIND = TaskKind(name="pretrain_x", service="trainer", params=NoopParams, run="ehrlab.core.builtin:noop",
