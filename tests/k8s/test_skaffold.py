@@ -1,0 +1,64 @@
+"""skaffold.yaml names only paths that exist, builds every service, and deploys each built image."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICES = {path.parent.name for path in (ROOT / "services").glob("*/pyproject.toml")}
+
+
+def config() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "skaffold.yaml").read_text())
+
+
+def named_paths(node: Any, key: str = "") -> list[str]:
+    """Every value under a key that holds a path (context, dockerfile, chartPath, valuesFiles, paths, command)."""
+    found: list[str] = []
+    if isinstance(node, dict):
+        for name, value in node.items():
+            found += named_paths(value, name)
+    elif isinstance(node, list):
+        for item in node:
+            found += named_paths(item, key)
+    elif isinstance(node, str) and key in ("context", "dockerfile", "chartPath", "valuesFiles", "paths", "command"):
+        found.append(node)
+    return found
+
+
+def test_every_named_path_exists() -> None:
+    paths = named_paths(config())
+    assert len(paths) > 20
+    for profile in config()["profiles"]:
+        for patch in profile.get("patches", []):
+            paths += named_paths({"valuesFiles": patch["value"]}) if patch["path"].endswith("valuesFiles") else []
+    missing = sorted({p for p in paths if not (ROOT / p).exists()})
+    assert missing == []
+
+
+def test_every_service_is_built_and_deployed_with_its_image() -> None:
+    artifacts = {a["image"]: a for a in config()["build"]["artifacts"]}
+    assert set(artifacts) == {f"ehrlab/{service}" for service in SERVICES}
+    for image, artifact in artifacts.items():
+        assert artifact["docker"]["dockerfile"] == f"services/{image.split('/')[1]}/Dockerfile"
+    [release] = config()["manifests"]["helm"]["releases"]
+    templates = release["setValueTemplates"]
+    for service in SERVICES:
+        variable = "IMAGE_FULLY_QUALIFIED_ehrlab_" + service.replace("-", "_")
+        assert templates[f"services.{service}.image"] == "{{." + variable + "}}"
+    values = yaml.safe_load((ROOT / release["chartPath"] / "values.yaml").read_text())
+    assert set(values["services"]) == SERVICES
+
+
+def test_gpu_profile_patches_point_at_gpu_images() -> None:
+    artifacts = config()["build"]["artifacts"]
+    [gpu] = [p for p in config()["profiles"] if p["name"] == "gpu"]
+    for patch in gpu["patches"]:
+        match = re.fullmatch(r"/build/artifacts/(\d+)/docker/buildArgs", patch["path"])
+        if match:
+            image = artifacts[int(match.group(1))]["image"]
+            assert image in ("ehrlab/trainer", "ehrlab/ehr-generator", "ehrlab/grader")
