@@ -15,7 +15,9 @@ separately.
 Reported per worker count: wall time from submit to the experiment's end, the ideal for the 3,960
 grades alone (the target's reference: 3,960 × latency / W), the ideal for all 4,950 model calls
 (notes too), and the ratios. A ratio near 1 to the second ideal means the platform adds no
-bottleneck of its own.
+bottleneck of its own. Beside it, the engine alone on the same graph: a `pipeline` of `noop` tasks
+that sleep `--latency` (990 "notes", each followed by 4 "grades"), same workers and resources, so
+the difference is what grading itself costs (gRPC writes, the SDK, the artifacts).
 """
 
 from __future__ import annotations
@@ -82,20 +84,42 @@ def main() -> None:
             calls = len(fake.requests) - calls_before
             ideal_grades = grades * args.latency / count
             ideal_calls = calls * args.latency / count
-            rows.append((count, progress.notes.successful, grades, calls, wall, ideal_grades, ideal_calls))
+            start = time.monotonic()
+            reference = client.wait(client.submit(engine_reference(progress.notes.successful, RUBRICS * GRADES,
+                                                                   args.latency, count)).id)
+            engine_wall = time.monotonic() - start
+            assert reference.state == common_pb2.EXPERIMENT_STATE_SUCCEEDED, reference.error
+            rows.append((count, progress.notes.successful, grades, calls, wall, ideal_grades, ideal_calls,
+                         engine_wall))
             print(f"workers={count}: {wall:.1f} s for {progress.notes.successful} notes and {grades} grades "
-                  f"({calls} calls); ideal {ideal_grades:.1f} s (grades) / {ideal_calls:.1f} s (all calls)",
-                  flush=True)
+                  f"({calls} calls); ideal {ideal_grades:.1f} s (grades) / {ideal_calls:.1f} s (all calls); "
+                  f"engine alone on the same graph {engine_wall:.1f} s", flush=True)
     finally:
         stack.down()
         fake.stop()
 
     print("\n| workers | notes | grades | model calls | wall (s) | ideal, grades only (s) | ratio | "
-          "ideal, all calls (s) | ratio |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for count, notes, grades, calls, wall, ideal_grades, ideal_calls in rows:
+          "ideal, all calls (s) | ratio | engine alone, noop (s) | grading / engine |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for count, notes, grades, calls, wall, ideal_grades, ideal_calls, engine_wall in rows:
         print(f"| {count} | {notes} | {grades} | {calls} | {wall:.1f} | {ideal_grades:.1f} | "
-              f"{wall / ideal_grades:.2f} | {ideal_calls:.1f} | {wall / ideal_calls:.2f} |")
+              f"{wall / ideal_grades:.2f} | {ideal_calls:.1f} | {wall / ideal_calls:.2f} | {engine_wall:.1f} | "
+              f"{wall / engine_wall:.2f} |")
+
+
+def engine_reference(notes: int, grades_per_note: int, latency: float, workers: int) -> dict:
+    """A pipeline of noop tasks with the grading graph's shape, latency and resources."""
+    tag = f"{workers}-{time.time_ns()}"   # new keys: nothing cached
+    steps: dict[str, dict] = {}
+    for note in range(notes):
+        steps[f"note-{note}"] = {"kind": "noop", "params": {"sleep_s": latency, "payload": f"{tag}-{note}"},
+                                 "resources": {"cpu": 0.05}}
+        for grade in range(grades_per_note):
+            steps[f"grade-{note}-{grade}"] = {
+                "kind": "noop", "inputs": {"note": f"note-{note}"}, "resources": {"cpu": 0.05},
+                "params": {"sleep_s": latency, "payload": f"{tag}-{note}-{grade}"}}
+    return {"name": f"engine-reference-w{workers}", "planner": "pipeline", "steps": steps,
+            "options": {"max_parallel": workers}}
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ console = Console(highlight=False, soft_wrap=True)
 
 def store_from(ctx: click.Context) -> GradingClient:
     """The GradingStore client: at --address if given, else at the result-store the platform client finds."""
-    address = ctx.find_object(dict).get("grading_address") if ctx.find_object(dict) else None
+    address = (ctx.find_object(dict) or {}).get("grading_address")
     if address:
         return GradingClient.connect(address)
     from ehrlab.cli.main import client_from
