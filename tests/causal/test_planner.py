@@ -19,7 +19,7 @@ OTHER = "ce0p2_cy0p2_y0p62_i0p62"
 
 def spec(**changes: Any) -> dict[str, Any]:
     return {"name": "t", "planner": "causal_batch", "experiments": [EXPERIMENT], "n_runs": 2, "inner_runs": 3,
-            "sample_fraction": 0.5, "data": {"simulate": {"patients": 100}}} | changes
+            "sample_fraction": 0.5, "data": {"simulate": {"n_patients": 100}}} | changes
 
 
 def plan(**changes: Any) -> tuple[CausalBatchSpec, dict[str, TaskNode]]:

@@ -45,7 +45,7 @@ def build_spec(experiments: tuple[str, ...], *, n_runs: int, inner_runs: int, ba
         "overwrite": overwrite,
         "failfast": failfast,
         "data": {"meds": str(Path(meds).absolute()) if meds and "://" not in meds else meds} if meds
-        else {"simulate": {"patients": patients or DEFAULT_PATIENTS, "seed": base_seed}},
+        else {"simulate": {"n_patients": patients or DEFAULT_PATIENTS, "seed": base_seed}},
     }
     spec["sample_fraction" if sample_fraction is not None else "sample_size"] = (
         sample_fraction if sample_fraction is not None else sample_size)

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ehrlab.causal import io
-from ehrlab.causal.estimators import METHODS, RISK_RATIO, NuisanceData, estimate
+from ehrlab.causal.estimators import METHODS, RISK_RATIO, NuisanceData, estimate_all
 from ehrlab.causal.kinds import EstimateEffectsParams
 from ehrlab.core.context import TaskContext
 from ehrlab.core.errors import SpecError
@@ -37,8 +37,9 @@ def estimate_outcome(rows: pd.DataFrame, truth: pd.DataFrame, name: str, p: Esti
         raise SpecError(f"outcome {name}: predictions name patients the simulated outcomes do not have")
     p1, p0 = cf[f"P1_{name}"].to_numpy(), cf[f"P0_{name}"].to_numpy()
     result = []
-    for method in p.methods:
-        found = estimate(method, data, clip_percentile=p.clip_percentile, n_bootstrap=p.n_bootstrap, rng=rng)
+    found_all = estimate_all(list(p.methods), data, clip_percentile=p.clip_percentile, n_bootstrap=p.n_bootstrap,
+                             rng=rng)
+    for method, found in found_all.items():
         estimand = METHODS[method].estimand
         true_effect = float(p1.mean() / p0.mean()) if estimand == RISK_RATIO else float(np.mean(p1 - p0))
         result.append({"outcome": name, "method": method, "estimand": estimand, "effect": found.effect,

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.special import expit, logit
@@ -152,39 +153,35 @@ def fluctuation(y: np.ndarray, offset: np.ndarray, h: np.ndarray, *, max_iter: i
                 tol: float = 1e-10) -> float | None:
     """epsilon maximising the logistic likelihood of y ~ expit(offset + epsilon·h), or None if unstable.
 
-    Newton's method with step halving on a concave log-likelihood; None when the data are separated
-    along h (no finite maximum), or when it does not converge or epsilon runs off.
+    The score s(eps) = sum(h (y - expit(offset + eps·h))) falls strictly in eps, so Newton's method
+    with step halving (until |s| shrinks) finds its root. None when there is no root (the data are
+    separated along h), or when it does not converge or epsilon runs off.
     """
-    # the score falls from its limit at -inf to its limit at +inf; without a sign change there is no root
+    # s falls from its limit at -inf to its limit at +inf; without a sign change there is no root
     score_at_plus_inf = float(np.sum(np.where(h > 0, h * (y - 1), h * y)))
     score_at_minus_inf = float(np.sum(np.where(h > 0, h * y, h * (y - 1))))
     if score_at_plus_inf >= 0 or score_at_minus_inf <= 0:
         return None
-
-    def loglik(eps: float) -> float:
-        eta = offset + eps * h
-        return float(np.sum(y * eta - np.logaddexp(0.0, eta)))
-
-    eps, current = 0.0, loglik(0.0)
-    scale = max(1.0, float(np.abs(h).sum()))
+    eps, p = 0.0, expit(offset)
+    score = float(np.sum(h * (y - p)))
+    limit = tol * max(1.0, float(np.abs(h).sum()))
     for _ in range(max_iter):
-        p = expit(offset + eps * h)
-        score = float(np.sum(h * (y - p)))
-        if abs(score) <= tol * scale:
+        if abs(score) <= limit:
             return eps
         information = float(np.sum(h * h * p * (1 - p)))
         if not np.isfinite(information) or information <= 0:
             return None
         step = score / information
-        for _ in range(50):
+        for _ in range(60):
             candidate = eps + step
-            value = loglik(candidate)
-            if value >= current - 1e-12 * abs(current):
+            p_candidate = expit(offset + candidate * h)
+            score_candidate = float(np.sum(h * (y - p_candidate)))
+            if abs(score_candidate) < abs(score):
                 break
             step /= 2
         else:
             return None
-        eps, current = candidate, value
+        eps, p, score = candidate, p_candidate, score_candidate
         if not np.isfinite(eps) or abs(eps) > MAX_FLUCTUATION:
             return None
     return None
@@ -241,14 +238,17 @@ def unadjusted_rr(data: NuisanceData) -> Estimate:
 
 # ---- bootstrap -------------------------------------------------------------------------------------
 
-def bootstrap(point: Callable[[NuisanceData], PointEstimate], data: NuisanceData, *, n_bootstrap: int,
-              rng: np.random.Generator) -> Estimate:
-    """The full-sample estimate with SE = SD of the replicates (resampling patients) and a percentile CI.
+PointFunction = Callable[[NuisanceData], PointEstimate]
 
-    Nuisance predictions are held fixed, as in CausalEstimate; a replicate drawing a single arm is redrawn.
+
+def bootstrap(points: dict[str, PointFunction], data: NuisanceData, *, n_bootstrap: int,
+              rng: np.random.Generator) -> dict[str, Estimate]:
+    """For each point estimator: the full-sample estimate, SE = SD of its replicates, a percentile CI.
+
+    All estimators see the same resamples of patients (a draw with a single arm is redrawn). Nuisance
+    predictions are held fixed, as in CausalEstimate.
     """
-    full = point(data)
-    replicates = np.empty(n_bootstrap)
+    replicates = {name: np.empty(n_bootstrap) for name in points}
     n = len(data)
     for b in range(n_bootstrap):
         while True:
@@ -256,9 +256,16 @@ def bootstrap(point: Callable[[NuisanceData], PointEstimate], data: NuisanceData
             treated = data.a[index].sum()
             if 0 < treated < n:
                 break
-        replicates[b] = point(data.take(index)).effect
-    lower, upper = np.percentile(replicates, [2.5, 97.5])
-    return Estimate(full.effect, float(np.std(replicates, ddof=1)), float(lower), float(upper), full.note)
+        sample = data.take(index)
+        for name, point in points.items():
+            replicates[name][b] = point(sample).effect
+    results = {}
+    for name, point in points.items():
+        full = point(data)
+        lower, upper = np.percentile(replicates[name], [2.5, 97.5])
+        results[name] = Estimate(full.effect, float(np.std(replicates[name], ddof=1)), float(lower), float(upper),
+                                 full.note)
+    return results
 
 
 # ---- the registry the estimate_effects task uses ---------------------------------------------------
@@ -280,27 +287,34 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("unadjusted_rd", RISK_DIFFERENCE, "crude risk difference; Wald SE"),
     Method("unadjusted_rr", RISK_RATIO, "crude risk ratio; SE of log RR, CI on the log scale"),
 )}
+BOOTSTRAP = "_bootstrap"
 
 
-def estimate(method: str, data: NuisanceData, *, clip_percentile: float = 0.99, n_bootstrap: int = 200,
-             rng: np.random.Generator | None = None) -> Estimate:
-    """Runs one named method of METHODS."""
-    points: dict[str, Callable[[NuisanceData], PointEstimate]] = {
-        "ipw": lambda d: ipw(d, clip_percentile),
-        "aipw": aipw,
-        "tmle": tmle,
-    }
-    if method in points:
-        result = points[method](data)
-        assert result.influence is not None
-        return wald(result.effect, result.influence, result.note)
-    base = method.removesuffix("_bootstrap")
-    if method.endswith("_bootstrap") and base in points:
-        if rng is None:
-            raise ValueError("bootstrap methods need an explicit random generator")
-        return bootstrap(points[base], data, n_bootstrap=n_bootstrap, rng=rng)
-    if method == "unadjusted_rd":
-        return unadjusted_rd(data)
-    if method == "unadjusted_rr":
-        return unadjusted_rr(data)
-    raise SpecError(f"unknown estimation method {method!r} (known: {', '.join(METHODS)})")
+def estimate_all(methods: list[str], data: NuisanceData, *, clip_percentile: float = 0.99, n_bootstrap: int = 200,
+                 rng: np.random.Generator | None = None) -> dict[str, Estimate]:
+    """Runs the named methods of METHODS; the bootstrap ones share their resamples."""
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise SpecError(f"unknown estimation method {unknown[0]!r} (known: {', '.join(METHODS)})")
+    points: dict[str, PointFunction] = {"ipw": lambda d: ipw(d, clip_percentile), "aipw": aipw, "tmle": tmle}
+    resampled = [m.removesuffix(BOOTSTRAP) for m in methods if m.endswith(BOOTSTRAP)]
+    if resampled and rng is None:
+        raise ValueError("bootstrap methods need an explicit random generator")
+    bootstrapped = bootstrap({m: points[m] for m in resampled}, data, n_bootstrap=n_bootstrap,
+                             rng=rng) if resampled else {}
+    results = {}
+    for method in methods:
+        if method in points:
+            found = points[method](data)
+            assert found.influence is not None
+            results[method] = wald(found.effect, found.influence, found.note)
+        elif method.endswith(BOOTSTRAP):
+            results[method] = bootstrapped[method.removesuffix(BOOTSTRAP)]
+        else:
+            results[method] = unadjusted_rd(data) if method == "unadjusted_rd" else unadjusted_rr(data)
+    return results
+
+
+def estimate(method: str, data: NuisanceData, **options: Any) -> Estimate:
+    """One named method of METHODS (see estimate_all for the options)."""
+    return estimate_all([method], data, **options)[method]

@@ -91,14 +91,14 @@ class TuningParams(SpecModel):
 
 class TrainCatboostParams(SpecModel):
     seed: int = Field(description="model randomness and the early-stopping split")
-    iterations: int = Field(500, ge=1)
-    learning_rate: float = Field(0.08, gt=0, le=1)
+    iterations: int = Field(200, ge=1, description="at most; early stopping usually ends sooner")
+    learning_rate: float = Field(0.2, gt=0, le=1)
     depth: int = Field(6, ge=1, le=12)
     l2_leaf_reg: float = Field(3.0, ge=0)
-    early_stopping_rounds: int = Field(50, ge=1)
+    early_stopping_rounds: int = Field(20, ge=1)
     validation_fraction: float = Field(0.1, gt=0, lt=0.5, description="held out of the training folds to stop early")
     balance_classes: bool = Field(True, description="scale_pos_weight = negatives / positives")
-    max_codes: int = Field(2000, ge=1, description="one-hot features for at most this many most frequent codes")
+    max_codes: int = Field(500, ge=1, description="one-hot features for at most this many most frequent codes")
     min_code_count: int = Field(5, ge=1, description="codes seen in fewer patients get no feature")
     threads: int = Field(0, ge=0, description="0: the task's cpu resources")
     tuning: TuningParams = Field(default_factory=TuningParams)

@@ -136,7 +136,8 @@ def plan(spec: CausalBatchSpec, ctx: PlanContext) -> list[TaskNode]:
     for kind in spec.resources:
         get_kind(kind, path=f"resources.{kind}")
     if spec.data.simulate is not None:
-        cohort: str | Source = add("cohort", SIMULATE_KIND, dict(spec.data.simulate), {}, "data.simulate")
+        cohort: str | Source = add("cohort", SIMULATE_KIND,
+                                   _params(SIMULATE_KIND, "data.simulate", spec.data.simulate, {}), {}, "data.simulate")
     else:
         cohort = Source(spec.data.meds or "")
     history_keys = {k: spec.simulation[k] for k in ("index_date", "code_prefixes") if k in spec.simulation}
@@ -146,10 +147,12 @@ def plan(spec: CausalBatchSpec, ctx: PlanContext) -> list[TaskNode]:
                          _params("pretrain_bert", "pretrain", spec.pretrain, {"seed": base, **history_keys}),
                          {COHORT_INPUT: cohort}, "pretrain")
     sample = {"fraction": spec.sample_fraction} if spec.sample_fraction is not None else {"size": spec.sample_size}
+    sample_section = "sample_fraction" if spec.sample_fraction is not None else "sample_size"
     estimates: dict[str, str | Source] = {}
     for r in range(1, spec.n_runs + 1):
-        sampled = add(f"sample.r{r:02d}", SAMPLE_KIND, {**sample, "seed": base + r}, {COHORT_INPUT: cohort},
-                      "sample_fraction" if spec.sample_fraction is not None else "sample_size", outer_run=r)
+        sample_params = _params(SAMPLE_KIND, sample_section, {}, {**sample, "seed": base + r})
+        sampled = add(f"sample.r{r:02d}", SAMPLE_KIND, sample_params, {COHORT_INPUT: cohort}, sample_section,
+                      outer_run=r)
         for experiment in spec.experiments:
             data = add(f"simulate_outcomes.{experiment}.r{r:02d}", "simulate_outcomes",
                        _params("simulate_outcomes", "simulation", spec.simulation,
