@@ -23,28 +23,31 @@ from ehrlab.core.reporting import HPO_STUDY_LABEL, HPO_TRIAL_LABEL
 from ehrlab.core.runner import EXIT_PRUNED, TaskFailure, run_local
 from ehrlab.hpo.scheduler import RunResult, request_id
 from ehrlab.hpo.space import apply_params
-from ehrlab.hpo.studies import StudyDefinition, StudyManager, TrialInfo
+from ehrlab.hpo.studies import ObjectiveSpec, StudyDefinition, StudyManager, TrialInfo
 
 log = logging.getLogger("ehrlab.hpo.runners")
 
 
-def trial_experiment(definition: StudyDefinition, trial: TrialInfo) -> dict[str, Any]:
-    """The experiment spec that runs one trial: a pipeline of one step, the trial's point merged in."""
-    objective = definition.objective
-    if objective is None:
-        raise ValueError(f"study {definition.name!r} has no objective")
-    step: dict[str, Any] = {
-        "kind": objective.kind, "params": apply_params(objective.params, trial.params), "inputs": objective.inputs,
-        "labels": {**objective.labels, HPO_STUDY_LABEL: definition.name, HPO_TRIAL_LABEL: str(trial.number)},
-    }
+def objective_experiment(name: str, objective: ObjectiveSpec, params: dict[str, Any],
+                         labels: dict[str, str]) -> dict[str, Any]:
+    """The experiment that runs the objective task once: a pipeline of one step, `params` merged in."""
+    step: dict[str, Any] = {"kind": objective.kind, "params": apply_params(objective.params, params),
+                            "inputs": objective.inputs, "labels": {**objective.labels, **labels}}
     for key in ("resources", "timeout_s", "max_attempts"):
         if getattr(objective, key) is not None:
             step[key] = getattr(objective, key)
-    spec: dict[str, Any] = {"name": f"{definition.name}.trial-{trial.number}", "planner": "pipeline",
-                            "steps": {"trial": step}}
+    spec: dict[str, Any] = {"name": name, "planner": "pipeline", "steps": {"trial": step}}
     if objective.dataset:
         spec["dataset"] = {"id": objective.dataset}
     return spec
+
+
+def trial_experiment(definition: StudyDefinition, trial: TrialInfo) -> dict[str, Any]:
+    """The experiment that runs one trial; its task's labels route intermediate values to the study."""
+    if definition.objective is None:
+        raise ValueError(f"study {definition.name!r} has no objective")
+    return objective_experiment(f"{definition.name}.trial-{trial.number}", definition.objective, trial.params,
+                                {HPO_STUDY_LABEL: definition.name, HPO_TRIAL_LABEL: str(trial.number)})
 
 
 class ControllerRunner:

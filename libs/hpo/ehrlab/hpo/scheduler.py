@@ -228,7 +228,7 @@ class _StudyLoop(threading.Thread):
         self.last_end = time.monotonic()
         definition = self.manager.definition(self.name_)
         if result.status == "succeeded":
-            value = _metric(result.results or [], definition.metric)
+            value = metric_value(result.results or [], definition.metric)
             if value is None:
                 self._tell(number, TrialState.FAIL, error=f"the task finished without reporting {definition.metric!r}")
             else:
@@ -274,7 +274,7 @@ class _StudyLoop(threading.Thread):
                             f"silent for {silent:.0f}s (worker vanished)")
 
 
-def _metric(rows: list[dict], metric: str) -> float | None:
+def metric_value(rows: list[dict], metric: str) -> float | None:
     for row in reversed(rows):
         value = row.get(metric)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
