@@ -25,6 +25,17 @@ lint: setup
 protos: setup
 	@./scripts/gen-protos.sh
 
+# Builds the seven service images on a debootstrapped base, runs the stack as containers and an
+# experiment through it (needs root; starts its own dockerd when none answers).
+docker-e2e: setup
+	@./scripts/docker-e2e.sh
+
+# helm lint/template for several values combinations, every rendered object (and the k8s/ overlays)
+# through kubernetes-validate --strict, skaffold paths
+helm-check: setup
+	@./scripts/install-helm.sh >/dev/null
+	@$(PY) -m pytest -q -p no:cacheprovider tests/k8s/test_chart.py tests/k8s/test_kustomize.py tests/k8s/test_skaffold.py
+
 bench: setup
 	@$(PY) -m benchmarks.run
 
