@@ -11,7 +11,7 @@ from kubernetes import client
 from ehrlab.core.embedded.postgres import free_port
 from ehrlab.core.kinds import Resources
 from ehrlab.engine.launchers import AttemptResult, Outcome
-from ehrlab.engine.launchers.kubernetes import KubernetesLauncher, RateLimiter, parse_indexes
+from ehrlab.engine.launchers.kubernetes import WAITING_SECONDS, KubernetesLauncher, RateLimiter, parse_indexes
 from tests.k8s.conftest import Emulator, FakeCluster
 from tests.k8s.support import GPU_KIND, attempt, settings
 
@@ -146,6 +146,8 @@ def test_unschedulable_is_reported_and_waits(make_launcher: LauncherFactory, clu
         time.sleep(0.02)
     assert launcher.waiting() == {"xabc-1.1": "Unschedulable: 0/3 nodes are available: 3 Insufficient cpu."}
     assert_quiet(launcher, 0.4)
+    assert WAITING_SECONDS.labels("cpu", "false")._value.get() >= 0.3  # the GPU-pending alert's input
+    assert WAITING_SECONDS.labels("gpu", "true")._value.get() == 0
     cluster.pod("ehrlab-xabc-1-a1", phase="Running")
     deadline = time.monotonic() + 5
     while launcher.waiting() and time.monotonic() < deadline:
