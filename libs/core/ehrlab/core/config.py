@@ -117,6 +117,17 @@ def format_path(path: Sequence[str | int]) -> str:
     return text
 
 
+def parse_path(text: str) -> KeyPath:
+    """The inverse of format_path: 'steps.a.inputs[0]' -> ('steps', 'a', 'inputs', 0)."""
+    parts: list[str | int] = []
+    for piece in text.split("."):
+        name, *indices = piece.split("[")
+        if name:
+            parts.append(name)
+        parts.extend(int(i.rstrip("]")) for i in indices if i.rstrip("]").isdigit())
+    return tuple(parts)
+
+
 _MESSAGES = {
     "extra_forbidden": "unknown key",
     "missing": "required key is missing",

@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 from ehrlab.core.artifacts import open_store
 from ehrlab.core.artifacts.manifest import artifact_prefix
-from ehrlab.core.config import KeyPath, Layer, MergedSpec, merge_layers, spec_error, validate
+from ehrlab.core.config import Layer, MergedSpec, merge_layers, parse_path, spec_error, validate
 from ehrlab.core.errors import SpecError
 from ehrlab.core.hashing import hash_value, sha256_file
 from ehrlab.core.kinds import Resources, get_kind
@@ -64,10 +64,6 @@ class Plan:
     options: OptionsSpec
     spec_hash: str
     labels: dict[str, str] = field(default_factory=dict)
-
-
-def _path_tuple(dotted: str) -> KeyPath:
-    return tuple(part for part in dotted.split(".") if part)
 
 
 class _SourceHasher:
@@ -136,7 +132,7 @@ def plan_experiment(layers: Iterable[Layer], overrides: dict[str, Any] | None = 
     except SpecError as exc:
         if exc.source:
             raise
-        raise SpecError(exc.message, path=exc.path, source=merged.source_of(_path_tuple(exc.path))) from None
+        raise SpecError(exc.message, path=exc.path, source=merged.source_of(parse_path(exc.path))) from None
     tasks = _build_graph(nodes, spec, options, merged)
     spec_hash = hash_value({"spec": merged.data, "options": options.model_dump()})
     return Plan(spec=spec, merged=merged, tasks=tasks, options=options, spec_hash=spec_hash,
@@ -151,17 +147,17 @@ def _build_graph(nodes: list[TaskNode], spec: ExperimentSpec, options: OptionsSp
     for node in nodes:
         if node.name in by_name:
             raise SpecError(f"two tasks are named {node.name!r}", path=node.spec_path,
-                            source=merged.source_of(_path_tuple(node.spec_path)))
+                            source=merged.source_of(parse_path(node.spec_path)))
         by_name[node.name] = node
 
     def fail(node: TaskNode, message: str, sub: str = "") -> SpecError:
         path = ".".join(p for p in (node.spec_path, sub) if p)
-        return SpecError(message, path=path, source=merged.source_of(_path_tuple(path)))
+        return SpecError(message, path=path, source=merged.source_of(parse_path(path)))
 
     deps: dict[str, list[str]] = {}
     for node in nodes:
         kind = get_kind(node.kind, path=".".join(p for p in (node.spec_path, "kind") if p),
-                        source=merged.source_of(_path_tuple(node.spec_path)))
+                        source=merged.source_of(parse_path(node.spec_path)))
         allowed = {*kind.inputs, *kind.optional_inputs}
         for name in kind.inputs:
             if name not in node.inputs:
@@ -186,8 +182,10 @@ def _build_graph(nodes: list[TaskNode], spec: ExperimentSpec, options: OptionsSp
     for seq, name in enumerate(order):
         node = by_name[name]
         kind = get_kind(node.kind)
-        params = kind.validate_params(node.params, path=".".join(p for p in (node.spec_path, "params") if p),
-                                      source=merged.source_of(_path_tuple(node.spec_path)))
+        try:
+            params = kind.validate_params(node.params, path=".".join(p for p in (node.spec_path, "params") if p))
+        except SpecError as exc:  # blame the layer that set the offending value, not the one that named the step
+            raise SpecError(exc.message, path=exc.path, source=merged.source_of(parse_path(exc.path))) from None
         params_json = params.model_dump(mode="json")
         dataset = node.dataset or spec.dataset.id
         inputs: dict[str, dict[str, str]] = {}
@@ -210,7 +208,7 @@ def _build_graph(nodes: list[TaskNode], spec: ExperimentSpec, options: OptionsSp
             try:
                 resources = Resources.model_validate({**kind.resources.model_dump(), **node.resources})
             except ValidationError as exc:
-                raise spec_error(exc, merged, at=(*_path_tuple(node.spec_path), "resources")) from None
+                raise spec_error(exc, merged, at=(*parse_path(node.spec_path), "resources")) from None
         code_version = kind.code_version
         key = hash_value({"kind": kind.name, "dataset": dataset, "params": params_json,
                           "inputs": key_inputs, "code": code_version})[:40]
@@ -250,7 +248,7 @@ def _topological_order(names: list[str], deps: dict[str, list[str]], by_name: di
         cycle = _find_cycle({n for n in names if remaining[n] > 0}, deps)
         node = by_name[cycle[0]]
         raise SpecError(f"dependency cycle: {' -> '.join(cycle)}", path=node.spec_path,
-                        source=merged.source_of(_path_tuple(node.spec_path)))
+                        source=merged.source_of(parse_path(node.spec_path)))
     return order
 
 
@@ -272,7 +270,7 @@ def _select(selectors: list[str], nodes: list[TaskNode], path: str, merged: Merg
         hits = {n.name for n in nodes if selector in (n.kind, n.name)}
         if not hits:
             raise SpecError(f"{selector!r} is neither a kind nor a task of this experiment",
-                            path=f"{path}[{i}]", source=merged.source_of(_path_tuple(path)) or "request")
+                            path=f"{path}[{i}]", source=merged.source_of(parse_path(path)) or "request")
         chosen |= hits
     return chosen
 

@@ -19,6 +19,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import psutil
+
 from ehrlab.core.artifacts import open_store
 from ehrlab.core.reporting import GrpcReporter
 from ehrlab.core.runner import TaskSpec, record_outcome, run_attempt
@@ -28,7 +30,7 @@ from ehrlab.core.settings import Settings, load_settings
 def _run_one(message: dict, state_dir: Path, protocol: int, settings: Settings, scratch: Path) -> None:
     attempt_id = message["attempt_id"]
     spec = TaskSpec.from_json(message["spec"])
-    (state_dir / f"{attempt_id}.run").write_text(json.dumps({"pid": os.getpid()}))
+    (state_dir / f"{attempt_id}.run").write_text(json.dumps(process_identity()))
     log_path = state_dir / "logs" / f"{attempt_id}.log"
     saved = os.dup(1), os.dup(2)
     with open(log_path, "ab") as log:
@@ -50,6 +52,12 @@ def _run_one(message: dict, state_dir: Path, protocol: int, settings: Settings, 
     os.write(protocol, (json.dumps({"attempt_id": attempt_id, "exit_code": code, "message": text}) + "\n").encode())
 
 
+def process_identity(pid: int | None = None) -> dict[str, float | int | None]:
+    """A pid with its start time: pids are reused, the pair is not."""
+    process = psutil.Process(pid)
+    return {"pid": process.pid, "create_time": process.create_time()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="ehrlab local worker (started by the LocalLauncher)")
     parser.add_argument("--state-dir", required=True, type=Path)
@@ -64,7 +72,10 @@ def main() -> None:
         if scratch is None:  # one scratch directory per worker, beside the store, reused by every attempt
             store_scratch = open_store(TaskSpec.from_json(message["spec"]).store_uri).scratch_dir()
             scratch = Path(store_scratch or tempfile.gettempdir()) / f"worker-{os.getpid()}"
-        _run_one(message, args.state_dir, protocol, settings, scratch)
+        try:
+            _run_one(message, args.state_dir, protocol, settings, scratch)
+        except BrokenPipeError:  # the controller is gone; the outcome file holds what it needs
+            break
         if message.get("exit_after"):
             break
     if scratch is not None:

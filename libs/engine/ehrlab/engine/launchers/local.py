@@ -33,6 +33,7 @@ import psutil
 from ehrlab.core.runner import EXIT_CONFIG, EXIT_OK, EXIT_PRUNED, read_outcome
 from ehrlab.core.settings import LocalLauncherSettings
 from ehrlab.engine.launchers import Attempt, AttemptResult, Capacity, Launcher, Outcome
+from ehrlab.engine.worker import process_identity
 
 log = logging.getLogger("ehrlab.launcher.local")
 _OUTCOMES = {EXIT_OK: Outcome.SUCCEEDED, EXIT_CONFIG: Outcome.CONFIG_ERROR, EXIT_PRUNED: Outcome.PRUNED}
@@ -67,7 +68,6 @@ class _Running:
     process: _Process | None       # None for adopted attempts (another controller started them)
     deadline: float
     gpu_ids: list[int] = field(default_factory=list)
-    pid: int | None = None
 
 
 class LocalLauncher(Launcher):
@@ -121,7 +121,7 @@ class LocalLauncher(Launcher):
                               "state_dir": str(self.state_dir)}
             with self._lock:
                 self._running[attempt.attempt_id] = _Running(attempt, process, time.monotonic() + attempt.timeout_s,
-                                                             gpu_ids, process.popen.pid)
+                                                             gpu_ids)
 
     def _take_worker(self, reusable: bool, env: dict[str, str]) -> _Process:
         while reusable:
@@ -149,7 +149,7 @@ class LocalLauncher(Launcher):
             [sys.executable, "-m", "ehrlab.cli.main", "task", "run", attempt.task_id, "--attempt", str(attempt.number)],
             stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         log_file.close()
-        (self.state_dir / f"{attempt.attempt_id}.run").write_text(json.dumps({"pid": popen.pid}))
+        (self.state_dir / f"{attempt.attempt_id}.run").write_text(json.dumps(process_identity(popen.pid)))
         process = _Process(popen, reusable=False, attempt_id=attempt.attempt_id)
         threading.Thread(target=self._wait_exec, args=(process, attempt.attempt_id), daemon=True,
                          name="exec-waiter").start()
@@ -217,8 +217,7 @@ class LocalLauncher(Launcher):
     def adopt(self, attempts: list[Attempt]) -> None:
         for attempt in attempts:
             with self._lock:
-                self._running[attempt.attempt_id] = _Running(
-                    attempt, None, time.monotonic() + attempt.timeout_s, [], attempt.handle.get("pid"))
+                self._running[attempt.attempt_id] = _Running(attempt, None, time.monotonic() + attempt.timeout_s)
         self._check_adopted()
 
     def _check_adopted(self) -> None:
@@ -229,7 +228,7 @@ class LocalLauncher(Launcher):
             outcome = read_outcome(self.state_dir / f"{attempt_id}.done")
             if outcome is not None:
                 self._report(attempt_id, _outcome(outcome[0]), outcome[1], outcome[0])
-            elif _alive(running.attempt.handle):
+            elif _alive(running.attempt.handle or _run_file(self.state_dir, attempt_id)):
                 continue
             elif not (self.state_dir / f"{attempt_id}.run").exists():
                 # recorded, but no process ever started it: it did not run, so it uses no attempt
@@ -248,11 +247,14 @@ class LocalLauncher(Launcher):
                 self._report(attempt_id, Outcome.FAILED, reason, None)
 
     def _kill(self, running: _Running) -> None:
-        pid = running.process.popen.pid if running.process else running.pid
         if running.process is not None:
             running.process.dead = True
             running.process.attempt_id = None
-        if pid and (running.process is not None or _alive(running.attempt.handle)):
+            pid = running.process.popen.pid
+        else:  # adopted: kill it only if it is still the same process
+            identity = running.attempt.handle or _run_file(self.state_dir, running.attempt.attempt_id)
+            pid = identity.get("pid") if _alive(identity) else None
+        if pid:
             try:
                 os.killpg(pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
@@ -273,6 +275,14 @@ class LocalLauncher(Launcher):
                     running.process.popen.stdin.close()
                 except OSError:
                     pass
+
+
+def _run_file(state_dir: Path, attempt_id: str) -> dict:
+    """The process identity an attempt recorded when it started (if the controller died before saving it)."""
+    try:
+        return json.loads((state_dir / f"{attempt_id}.run").read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
 
 
 def _create_time(pid: int) -> float | None:
