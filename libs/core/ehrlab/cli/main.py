@@ -192,7 +192,7 @@ def _follow(client: Any, experiment_id: str) -> int:
             if label not in bars:
                 bars[label] = progress.add_task(label, total=sum(counts.values()), detail="")
             progress.update(bars[label], completed=done, total=sum(counts.values()), detail=detail)
-        if not interactive and time.monotonic() - last_line > 5:
+        if tasks and not interactive and time.monotonic() - last_line > 5:
             last_line = time.monotonic()
             done = sum(total[s] for s in FINISHED_TASK)
             console.print(f"{done}/{len(tasks)} tasks finished  " +
@@ -334,6 +334,55 @@ def kinds(ctx: click.Context) -> None:
         table.add_row(kind.name, kind.service, ", ".join(kind.inputs), kind.code_version)
     out.print(table)
     out.print(f"planners: {', '.join(reply.planners)}")
+
+
+# --- the demo --------------------------------------------------------------------------------------------
+
+@cli.command()
+@click.option("--spec", "spec_path", default="examples/causal/demo.yaml", show_default=True,
+              type=click.Path(exists=True, dir_okay=False), help="the experiment to run")
+@click.option("--out", default="results/demo", show_default=True, type=click.Path(file_okay=False),
+              help="where the final tasks' tables and plots are copied")
+@click.pass_context
+def demo(ctx: click.Context, spec_path: str, out: str) -> None:
+    """Run an experiment end to end in embedded mode, show its results, then run it again: all cached."""
+    ensure_stack()
+    client = client_from(ctx)
+    experiment = client.submit([spec_path], labels={"demo": "true"})
+    console.print(f"[bold]{experiment.name}[/bold] ({experiment.id}): {experiment.counts.total} tasks")
+    if _follow(client, experiment.id):
+        sys.exit(1)
+    _show_outputs(client, experiment.id, Path(out))
+    console.print("\n[bold]the same experiment again[/bold] — every task's key is unchanged, so nothing runs:")
+    start = time.monotonic()
+    again = client.submit([spec_path], labels={"demo": "true"})
+    code = _follow(client, again.id)
+    final = client.get_experiment(again.id)
+    console.print(f"{final.counts.cached}/{final.counts.total} tasks cached, {final.counts.succeeded} ran, "
+                  f"{time.monotonic() - start:.1f}s")
+    console.print("the embedded stack keeps running (`ehrlab ls`, `ehrlab show ID`, `ehrlab down` to stop)")
+    sys.exit(code)
+
+
+def _show_outputs(client: Any, experiment_id: str, out: Path) -> None:
+    """Copies the files of the experiment's final tasks (tables, plots) to `out` and prints its tables."""
+    from ehrlab.core.artifacts import open_store
+    from ehrlab.core.artifacts.manifest import load_complete
+
+    tasks = client.tasks(experiment_id)
+    used = {dep for task in tasks for dep in task.depends_on}
+    out.mkdir(parents=True, exist_ok=True)
+    for task in (t for t in tasks if t.name not in used and t.output.uri):
+        root, _, prefix = task.output.uri.partition("/artifacts/")
+        store = open_store(root)
+        manifest = load_complete(store, f"artifacts/{prefix}")
+        for entry in manifest.files if manifest else ():
+            if entry.path.endswith((".md", ".png", ".csv", ".html", ".json")):
+                target = out / Path(entry.path).name
+                store.get_file(f"artifacts/{prefix}/{entry.path}", target)
+                if entry.path.endswith(".md"):  # Markdown as is: a wide table must not be cut to the terminal
+                    click.echo(target.read_text())
+        console.print(f"outputs of {task.name} copied to {out}/")
 
 
 # --- task attempts -------------------------------------------------------------------------------------
