@@ -219,7 +219,7 @@ def pretrain_bert(ctx: TaskContext) -> None:
 
 # ---- finetune_bert ---------------------------------------------------------------------------------
 
-def _loss(model: CausalBert, ids: torch.Tensor, exposure: torch.Tensor, outcomes: torch.Tensor) -> torch.Tensor:
+def finetune_loss(model: CausalBert, ids: torch.Tensor, exposure: torch.Tensor, outcomes: torch.Tensor) -> torch.Tensor:
     ps_logit, outcome_logits = model(ids, exposure)
     return (F.binary_cross_entropy_with_logits(ps_logit.float(), exposure.float())
             + F.binary_cross_entropy_with_logits(outcome_logits.float(), outcomes.float()))
@@ -232,7 +232,7 @@ def _evaluate(model: CausalBert, ids: torch.Tensor, exposure: torch.Tensor, outc
     total = 0.0
     for batch in batches(len(ids), batch_size, None):
         with autocast(device):
-            loss = _loss(model, trim(ids[batch], pad).to(device), exposure[batch].to(device),
+            loss = finetune_loss(model, trim(ids[batch], pad).to(device), exposure[batch].to(device),
                          outcomes[batch].to(device))
         total += float(loss) * len(batch)
     return total / len(ids)
@@ -295,7 +295,7 @@ def finetune_bert(ctx: TaskContext) -> None:
             for batch in batches(len(train), p.batch_size, generator):
                 rows = train[batch.numpy()]
                 with autocast(device):
-                    loss = _loss(model, trim(ids[rows], pad).to(device), exposure[rows].to(device),
+                    loss = finetune_loss(model, trim(ids[rows], pad).to(device), exposure[rows].to(device),
                                  outcomes[rows].to(device))
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
