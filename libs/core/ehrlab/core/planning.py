@@ -42,7 +42,10 @@ class OptionsSpec(SpecModel):
 
 
 class ResultsSpec(SpecModel):
-    """Local files the controller appends each finished task's result rows to (embedded mode)."""
+    """Local files the controller appends each finished task's result rows to (embedded mode).
+
+    Relative paths are relative to the workspace: the directory that holds the stack's `.ehrlab`.
+    """
 
     jsonl: str = ""
     csv: str = ""
