@@ -106,10 +106,14 @@ class LocalLauncher(Launcher):
                 env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, gpu_ids))
             if self.settings.mode == "exec":
                 process = self._spawn_exec(attempt, env)
+                self._track(attempt, process, gpu_ids)
+                threading.Thread(target=self._wait_exec, args=(process, attempt.attempt_id), daemon=True,
+                                 name="exec-waiter").start()
             else:
                 reusable = not (attempt.kind.fresh_process or attempt.resources.gpu)
                 process = self._take_worker(reusable, env)
                 process.attempt_id = attempt.attempt_id
+                self._track(attempt, process, gpu_ids)
                 message = {"attempt_id": attempt.attempt_id, "spec": attempt.spec.to_json(),
                            "exit_after": not reusable}
                 try:
@@ -117,11 +121,14 @@ class LocalLauncher(Launcher):
                     process.popen.stdin.flush()  # type: ignore[union-attr]
                 except (BrokenPipeError, OSError):
                     process.dead = True  # the reader thread reports the attempt as failed
-            attempt.handle = {"pid": process.popen.pid, "create_time": _create_time(process.popen.pid),
-                              "state_dir": str(self.state_dir)}
-            with self._lock:
-                self._running[attempt.attempt_id] = _Running(attempt, process, time.monotonic() + attempt.timeout_s,
-                                                             gpu_ids)
+
+    def _track(self, attempt: Attempt, process: _Process, gpu_ids: list[int]) -> None:
+        """Records a running attempt before its process can end it: a fast attempt's outcome must find it."""
+        attempt.handle = {"pid": process.popen.pid, "create_time": _create_time(process.popen.pid),
+                          "state_dir": str(self.state_dir)}
+        with self._lock:
+            self._running[attempt.attempt_id] = _Running(attempt, process, time.monotonic() + attempt.timeout_s,
+                                                         gpu_ids)
 
     def _take_worker(self, reusable: bool, env: dict[str, str]) -> _Process:
         while reusable:
@@ -150,10 +157,7 @@ class LocalLauncher(Launcher):
             stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         log_file.close()
         (self.state_dir / f"{attempt.attempt_id}.run").write_text(json.dumps(process_identity(popen.pid)))
-        process = _Process(popen, reusable=False, attempt_id=attempt.attempt_id)
-        threading.Thread(target=self._wait_exec, args=(process, attempt.attempt_id), daemon=True,
-                         name="exec-waiter").start()
-        return process
+        return _Process(popen, reusable=False, attempt_id=attempt.attempt_id)
 
     # --- outcomes --------------------------------------------------------------------------------
 
