@@ -172,7 +172,8 @@ class Forwarder:
     def _append_local(self, job: _ResultJob, rows: list[dict[str, Any]]) -> None:
         base = {"run_id": job.experiment_id, "experiment": job.experiment, "dataset_id": job.dataset,
                 "task": job.task_name, "kind": job.kind}
-        records = [{**base, **row} for row in rows]
+        # the platform's columns come first; a row's own value under the same name is kept as result.<name>
+        records = [{**base, **{f"result.{k}" if k in base else k: v for k, v in row.items()}} for row in rows]
         for fmt, name in job.files.items():
             path = Path(name) if Path(name).is_absolute() else self.workspace / name
             path.parent.mkdir(parents=True, exist_ok=True)
