@@ -108,3 +108,27 @@ def test_vendor_faults_are_retried_recorded_and_a_rerun_resumes(core_stack: Stac
     finally:
         good.stop()
         bad.stop()
+
+
+def test_grading_run_from_the_command_line(core_stack: Stack, store: GradingClient,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from ehrlab.cli.main import cli
+
+    for variable, value in core_stack.env().items():
+        monkeypatch.setenv(variable, value)
+    name = unique("cli")
+    cases = store.put_cases(generated_cases(1, seed=8, prefix=name))
+    store.create_experiment(ExperimentDefinition(name=name))
+    store.add_cases(name, [cases[0].id])
+    model = store.add_model(ModelSpec(vendor=Vendor.OFFLINE, model="template:0.5"))
+    store.add_pair(name, model.id, model.id)
+    result = CliRunner().invoke(cli, ["grading", "run", name, "--workers", "2", "--max-attempts", "2", "--wait"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "succeeded" in result.output and "grades" in result.output
+    progress = store.progress(name)
+    assert (progress.notes.successful, progress.grades.successful) == (1, 2)
+    missing = CliRunner().invoke(cli, ["grading", "run", "no-such-experiment"], catch_exceptions=False)
+    assert missing.exit_code == 2 and "unknown grading experiment" in missing.output
