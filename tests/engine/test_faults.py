@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import json
+import os
+import signal
 import time
 import uuid
 from collections.abc import Callable
@@ -130,3 +133,19 @@ def test_gpu_slots_bound_gpu_tasks(stack_factory: Callable[..., Stack]) -> None:
     assert final.state == c.EXPERIMENT_STATE_SUCCEEDED
     spans = sorted((t.times.started.ToNanoseconds(), t.times.finished.ToNanoseconds()) for t in client.tasks(final.id))
     assert all(later[0] >= earlier[1] - 5_000_000 for earlier, later in itertools.pairwise(spans))
+
+
+def test_an_attempt_killed_from_outside_is_retried(stack_factory: Callable[..., Stack]) -> None:
+    stack = stack_factory()
+    client = stack.client()
+    salt = uuid.uuid4().hex
+    experiment = client.submit({"name": "killed", "steps": {
+        "victim": {"kind": "noop", "params": {"payload": salt, "sleep_s": 3}}}})
+    run_file = stack.home / "attempts" / f"{experiment.id}-0.1.run"
+    wait_until(run_file.exists)
+    os.kill(json.loads(run_file.read_text())["pid"], signal.SIGKILL)
+    final = client.wait(experiment.id, timeout=60)
+    assert final.state == c.EXPERIMENT_STATE_SUCCEEDED
+    (task,) = client.tasks(final.id)
+    assert task.attempt == 2
+    assert ("victim", "failed") in [tuple(r) for r in attempt_rows(stack, final.id)]
