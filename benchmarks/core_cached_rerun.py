@@ -1,0 +1,133 @@
+"""Fully cached re-run of a 1,000-step pipeline: ehrlab against a seed-003-style runner, side by side.
+
+    .venv/bin/python -m benchmarks.core_cached_rerun [--layers 10] [--width 100] [--repeats 5]
+
+The pipeline is `--layers` layers of `--width` `noop` steps; each step reads two steps of the layer
+before it. Its spec comes in three YAML files merged base -> dataset -> experiment. It runs once in
+a private embedded stack, then again `--repeats` times with everything cached, measured:
+- ehrlab, Python client: `Client.submit(files)` then `Client.wait` (WatchExperiment) until it ends;
+- ehrlab CLI: `ehrlab submit base.yaml dataset.yaml experiment.yaml --wait` (a new process each time);
+- the reference (`benchmarks.seed003_reference`), as seed 003's runner works: merge the same YAML
+  files, walk the steps in dependency order, hash each step's config with its dataset config and
+  upstream hashes, and skip the step when `artifacts/{dataset}/{step}/{hash}/meta.json` exists
+  (in-process, and as a new process).
+ehrlab does more per step on a re-run (content keys with code versions, a manifest read and checked
+per task, every task recorded in PostgreSQL and reported to the result-store), so the ratio is the
+price of that. Target: the ehrlab re-run < 2 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from benchmarks import seed003_reference
+from benchmarks.harness import Stopwatch, embedded_stack, load, machine, table
+from ehrlab.v1 import common_pb2
+
+
+def write_spec(root: Path, layers: int, width: int, salt: str) -> list[Path]:
+    """base.yaml (the steps), dataset.yaml, experiment.yaml: the three layers seed 003 merges."""
+    steps: dict[str, Any] = {}
+    for layer in range(layers):
+        for i in range(width):
+            step: dict[str, Any] = {"kind": "noop", "params": {"payload": {"layer": layer, "index": i, "salt": salt}}}
+            if layer:
+                step["inputs"] = {"a": f"l{layer - 1}_{i}", "b": f"l{layer - 1}_{(i + 1) % width}"}
+            steps[f"l{layer}_{i}"] = step
+    files = {"base.yaml": {"seed": 42, "steps": steps},
+             "dataset.yaml": {"dataset": {"id": "bench", "data_root": str(root / "data")}},
+             "experiment.yaml": {"name": f"cached-rerun-{salt}", "labels": {"purpose": "benchmark"}}}
+    paths = []
+    for name, content in files.items():
+        (root / name).write_text(yaml.safe_dump(content, sort_keys=False))
+        paths.append(root / name)
+    return paths
+
+
+# --- measuring -----------------------------------------------------------------------------------
+
+def timed(repeats: int, action: Callable[[], None]) -> tuple[list[float], str]:
+    """Wall seconds of `repeats` runs of `action`, and the load average before -> after them."""
+    before = load()
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        action()
+        seconds.append(time.perf_counter() - start)
+    return seconds, f"{before:.1f}->{load():.1f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--layers", type=int, default=10)
+    parser.add_argument("--width", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+
+    steps = args.layers * args.width
+    print(f"machine: {machine()}")
+    work = Path(tempfile.mkdtemp(prefix="ehrlab-bench-rerun-"))
+    files = write_spec(work, args.layers, args.width, uuid.uuid4().hex[:8])
+    rows = []
+
+    reference_artifacts = work / "reference-artifacts"
+    assert seed003_reference.run(files, reference_artifacts) == (steps, 0)
+    seconds, load_range = timed(args.repeats,
+                                lambda: _check(seed003_reference.run(files, reference_artifacts), (0, steps)))
+    rows.append(("seed-003 reference, in-process", seconds, load_range))
+    command = [sys.executable, "-m", "benchmarks.seed003_reference", str(work), str(reference_artifacts)]
+    seconds, load_range = timed(args.repeats, lambda: _check(
+        tuple(json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout).values()),
+        (0, steps)))
+    rows.append(("seed-003 reference, new process", seconds, load_range))
+
+    with embedded_stack() as stack, stack.client() as client:
+        clock = Stopwatch()
+        with clock.measure():
+            first = client.wait(client.submit(files).id, timeout=1800)
+        assert first.state == common_pb2.EXPERIMENT_STATE_SUCCEEDED, first.error
+        print(f"first run: {first.counts.succeeded} steps ran in {clock.seconds:.1f}s (load {clock.load})")
+
+        def rerun() -> None:
+            final = client.wait(client.submit(files).id, timeout=600)
+            _check((final.state, final.counts.cached), (common_pb2.EXPERIMENT_STATE_SUCCEEDED, steps))
+
+        seconds, load_range = timed(args.repeats, rerun)
+        rows.append(("ehrlab, Python client (submit + wait)", seconds, load_range))
+        env = {**os.environ, **stack.env()}
+        cli = [sys.executable, "-m", "ehrlab.cli.main", "submit", *map(str, files), "--wait"]
+        seconds, load_range = timed(args.repeats, lambda: subprocess.run(cli, check=True, env=env,
+                                                                           capture_output=True))
+        rows.append(("ehrlab CLI: ehrlab submit ... --wait", seconds, load_range))
+
+    medians = {name: statistics.median(s) for name, s, _ in rows}
+    print(table([{"runner": name, "steps": steps, "median s": medians[name], "min s": min(s), "max s": max(s),
+                  "load 1m": load_range} for name, s, load_range in rows],
+                title=f"\nFully cached re-run of a {steps}-step pipeline, {args.repeats} runs each (target < 2 s)"))
+    print(table([
+        {"comparison": "ehrlab client / reference in-process",
+         "ratio": medians[rows[2][0]] / medians[rows[0][0]]},
+        {"comparison": "ehrlab CLI / reference new process", "ratio": medians[rows[3][0]] / medians[rows[1][0]]},
+    ], title="\nRatios of the medians"))
+
+
+def _check(got: object, expected: object) -> None:
+    if got != expected:
+        raise RuntimeError(f"expected {expected}, got {got}")
+
+
+if __name__ == "__main__":
+    main()

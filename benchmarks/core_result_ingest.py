@@ -1,0 +1,161 @@
+"""Result-store ingest through the ReportMetrics stream into PostgreSQL, and Query latency over 1,000,000 rows.
+
+    .venv/bin/python -m benchmarks.core_result_ingest [--rows 1000000] [--streams 2] [--queries 200]
+
+A private embedded stack runs PostgreSQL (durable, as `ehrlab up` starts it) and the result-store
+service. The points (4 metrics x steps of 200 tasks in 5 experiments, each with two labels, 1,000 per
+batch) are serialised before the clock starts, so the figures are the service's and the database's.
+- bulk: `--streams` concurrent ReportMetrics streams share `--rows` points (each stream one COPY);
+- reporter: one ReportMetrics call per batch of 1,000 points from 4 threads, as running tasks send them.
+Then Query (the gRPC call a client makes) is repeated `--queries` times per filter over the first
+`--rows` points: p50/p99 latency. Targets: >= 50,000 rows/s ingest; a filtered Query < 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+import grpc
+from google.protobuf import timestamp_pb2
+
+from benchmarks.harness import CpuMeter, Stopwatch, embedded_stack, machine, percentile, stack_groups, table
+from ehrlab.core.channels import open_channel
+from ehrlab.v1 import common_pb2, result_store_pb2, result_store_pb2_grpc
+
+NAMES = ("loss", "accuracy", "lr", "grad_norm")
+EXPERIMENTS, TASKS_PER_EXPERIMENT, BATCH = 5, 40, 1000
+KINDS = ("train_catboost", "finetune_bert")
+REPORT = "/ehrlab.v1.ResultStore/ReportMetrics"
+
+
+def task_id(experiment: int, task: int) -> str:
+    return f"x{experiment}-t{task}"
+
+
+def serialized_batches(rows: int, offset: int = 0) -> list[bytes]:
+    """`rows` points as serialised MetricBatch messages of BATCH points (a task's steps, all four names)."""
+    tasks = EXPERIMENTS * TASKS_PER_EXPERIMENT
+    steps_per_batch = BATCH // len(NAMES)
+    start = datetime(2026, 11, 23, tzinfo=UTC)
+    batches = []
+    for number in range(rows // BATCH):
+        task = (number + offset) % tasks
+        experiment, index = divmod(task, TASKS_PER_EXPERIMENT)
+        first_step = ((number + offset) // tasks) * steps_per_batch
+        labels = {"fold": str(index % 5), "arm": KINDS[index % 2].split("_")[1]}
+        metrics = []
+        for step in range(first_step, first_step + steps_per_batch):
+            stamp = timestamp_pb2.Timestamp()
+            stamp.FromDatetime(start + timedelta(seconds=step))
+            metrics += [result_store_pb2.Metric(name=name, value=1.0 / (step + 1) + i, step=step, time=stamp,
+                                                labels=labels) for i, name in enumerate(NAMES)]
+        batches.append(result_store_pb2.MetricBatch(
+            experiment_id=f"x{experiment}", task_id=task_id(experiment, index), kind=KINDS[index % 2], attempt=1,
+            metrics=metrics).SerializeToString())
+    return batches
+
+
+def ingest(channel: grpc.Channel, batches: list[bytes], streams: int, calls: str) -> int:
+    """Sends the batches on `streams` concurrent streams ('bulk') or one call per batch ('reporter')."""
+    report = channel.stream_unary(REPORT, request_serializer=None,
+                                  response_deserializer=result_store_pb2.ReportMetricsResponse.FromString)
+    if calls == "bulk":
+        shares = [batches[i::streams] for i in range(streams)]
+        with ThreadPoolExecutor(streams) as pool:
+            return sum(pool.map(lambda share: report(iter(share), timeout=3600).accepted, shares))
+    with ThreadPoolExecutor(streams) as pool:
+        return sum(pool.map(lambda one: report(iter([one]), timeout=600).accepted, batches))
+
+
+def query_latencies(stub: result_store_pb2_grpc.ResultStoreStub, request: result_store_pb2.QueryRequest,
+                    repeats: int) -> tuple[list[float], int]:
+    for _ in range(5):  # warm the caches and the plan
+        stub.Query(request, timeout=60)
+    seconds = []
+    rows = 0
+    for _ in range(repeats):
+        start = time.perf_counter()
+        rows = len(stub.Query(request, timeout=60).rows)
+        seconds.append(time.perf_counter() - start)
+    return seconds, rows
+
+
+def query_cases(stub: result_store_pb2_grpc.ResultStoreStub) -> Iterator[tuple[str, result_store_pb2.QueryRequest]]:
+    metrics = result_store_pb2.QUERY_TABLE_METRICS
+
+    def page(size: int = 100, token: str = "") -> common_pb2.PageRequest:
+        return common_pb2.PageRequest(page_size=size, page_token=token)
+
+    yield "experiment + metric name (a loss curve)", result_store_pb2.QueryRequest(
+        table=metrics, experiment_id="x2", metric_name="loss", page=page())
+    yield "one task + metric name, 1,000 rows", result_store_pb2.QueryRequest(
+        table=metrics, task_id=task_id(3, 7), metric_name="loss", page=page(1000))
+    yield "experiment + label", result_store_pb2.QueryRequest(
+        table=metrics, experiment_id="x3", labels={"fold": "2"}, page=page())
+    yield "kind", result_store_pb2.QueryRequest(table=metrics, kind="finetune_bert", page=page())
+    token = ""
+    for _ in range(50):
+        token = stub.Query(result_store_pb2.QueryRequest(table=metrics, experiment_id="x4", metric_name="loss",
+                                                         page=page(100, token))).next_page_token
+    yield "experiment + metric name, page 51", result_store_pb2.QueryRequest(
+        table=metrics, experiment_id="x4", metric_name="loss", page=page(100, token))
+    yield "label matching no row (no index: scans)", result_store_pb2.QueryRequest(
+        table=metrics, labels={"fold": "9"}, page=page())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--streams", type=int, default=2)
+    parser.add_argument("--reporter-rows", type=int, default=200_000)
+    parser.add_argument("--queries", type=int, default=200)
+    args = parser.parse_args()
+    print(f"machine: {machine()}")
+    bulk = serialized_batches(args.rows)
+    reporter = serialized_batches(args.reporter_rows, offset=len(bulk))
+    ingest_rows, query_rows = [], []
+    with embedded_stack(("result-store",)) as stack:
+        channel = open_channel(stack.processes["result-store"].address)
+        meter = CpuMeter(stack_groups(stack))
+        for calls, batches, streams in (("bulk", bulk, args.streams), ("reporter", reporter, 4)):
+            clock = Stopwatch()
+            meter.start()
+            with clock.measure():
+                accepted = ingest(channel, batches, streams, calls)
+            used = meter.stop()
+            ingest_rows.append({
+                "calls": f"{calls}: {streams} {'streams' if calls == 'bulk' else 'threads'}", "rows": accepted,
+                "seconds": clock.seconds, "rows/s": accepted / clock.seconds,
+                "cpu s result-store": used["result-store"], "cpu s postgres": used["postgres"],
+                "load 1m": clock.load})
+            if calls == "bulk":  # queries run over exactly --rows points
+                stub = result_store_pb2_grpc.ResultStoreStub(channel)
+                _analyze(stack.database_url)
+                for name, request in query_cases(stub):
+                    clock = Stopwatch()
+                    with clock.measure():
+                        seconds, rows = query_latencies(stub, request, args.queries)
+                    query_rows.append({"filter": name, "rows back": rows,
+                                       "p50 ms": 1000 * percentile(seconds, 50),
+                                       "p99 ms": 1000 * percentile(seconds, 99), "max ms": 1000 * max(seconds),
+                                       "load 1m": clock.load})
+        channel.close()
+    print(table(ingest_rows, title="\nReportMetrics ingest into PostgreSQL (target >= 50,000 rows/s)"))
+    print(table(query_rows, title=f"\nQuery over {args.rows:,} metric rows, {args.queries} calls each "
+                                  "(target < 50 ms)"))
+
+
+def _analyze(database_url: str) -> None:
+    """Fresh planner statistics, as autovacuum would gather them shortly after a bulk load."""
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("ANALYZE results.metrics")
+
+
+if __name__ == "__main__":
+    main()
