@@ -260,11 +260,8 @@ class Engine:
             launches = self._select_launches()
         self._flush()
         if launches:
+            # handles are not stored: launchers find their attempts again (attempt files, Job labels)
             self.launcher.launch(launches)
-            with self.lock:
-                for attempt in launches:
-                    self._attempt_updates.append({"id": attempt.attempt_id, "state": "running",
-                                                  "handle": attempt.handle})
         with self.lock:
             for exp in list(self.experiments.values()):
                 self._maybe_finish(exp)
@@ -347,7 +344,8 @@ class Engine:
             task.finished_at = store.now()
         if state == READY:
             task.ready_since = time.monotonic()
-        self._dirty_tasks[task.id] = task
+        if not (old == PENDING and state == READY):  # readiness is recomputed on recovery: no write needed
+            self._dirty_tasks[task.id] = task
         metrics.PROGRESS.labels(exp.id).set(exp.progress)
         if self.forwarder:
             self.forwarder.status(exp, task)
@@ -499,7 +497,7 @@ class Engine:
         self._set_state(exp, task, RUNNING)
         self._track_attempt(task, attempt)
         self._new_attempts.append({"id": attempt.attempt_id, "task_id": task.id, "number": task.launches,
-                                   "state": "launching", "launcher": self.launcher_name, "handle": {}})
+                                   "state": "running", "launcher": self.launcher_name, "handle": {}})
         return attempt
 
     # --- outcomes --------------------------------------------------------------------------------

@@ -79,7 +79,7 @@ def experiment_from_row(row: dict[str, Any]) -> ExperimentRecord:
 
 
 def load_active(db: Database) -> tuple[list[ExperimentRecord], list[dict[str, Any]]]:
-    """Active experiments with all their tasks, and the attempts still open (launching or running)."""
+    """Active experiments with all their tasks, and the attempts still open."""
     def read(conn: psycopg.Connection[Any]) -> tuple[list[ExperimentRecord], list[dict[str, Any]]]:
         experiments = {r["id"]: experiment_from_row(r) for r in conn.execute(
             "SELECT * FROM experiments WHERE state IN (%s, %s) ORDER BY created_at", (EXP_PENDING, EXP_RUNNING))}
@@ -92,7 +92,7 @@ def load_active(db: Database) -> tuple[list[ExperimentRecord], list[dict[str, An
             experiments[task.experiment_id].tasks[task.name] = task
         attempts = conn.execute(
             "SELECT a.* FROM attempts a JOIN tasks t ON t.id = a.task_id "
-            "WHERE t.experiment_id = ANY(%s) AND a.state IN ('launching', 'running')", (ids,)).fetchall()
+            "WHERE t.experiment_id = ANY(%s) AND a.state = 'running'", (ids,)).fetchall()
         return list(experiments.values()), attempts
 
     experiments, attempts = db.run(read)
@@ -147,11 +147,11 @@ def mark_results_done(db: Database, task_ids: list[str]) -> None:
 
 # --- reads for the servicer -------------------------------------------------------------------------
 
-def _encode_token(values: list[Any]) -> str:
+def encode_token(values: list[Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(values, default=str).encode()).decode()
 
 
-def _decode_token(token: str) -> list[Any]:
+def decode_token(token: str) -> list[Any]:
     try:
         return json.loads(base64.urlsafe_b64decode(token.encode()))
     except (ValueError, TypeError):
@@ -176,7 +176,7 @@ def list_experiment_rows(db: Database, *, states: list[int], labels: dict[str, s
         clauses.append("name LIKE %s")
         params.append(name_prefix.replace("%", r"\%").replace("_", r"\_") + "%")
     if page_token:
-        created, ident = _decode_token(page_token)
+        created, ident = decode_token(page_token)
         clauses.append("(created_at, id) < (%s::timestamptz, %s)")
         params += [created, ident]
     rows = db.fetch_all(f"SELECT * FROM experiments WHERE {' AND '.join(clauses)} "
@@ -184,7 +184,7 @@ def list_experiment_rows(db: Database, *, states: list[int], labels: dict[str, s
     token = ""
     if len(rows) > page_size:
         rows = rows[:page_size]
-        token = _encode_token([rows[-1]["created_at"].isoformat(), rows[-1]["id"]])
+        token = encode_token([rows[-1]["created_at"].isoformat(), rows[-1]["id"]])
     return rows, token
 
 
@@ -199,13 +199,13 @@ def list_task_rows(db: Database, experiment_id: str, *, states: list[int], kind:
         params.append(kind)
     if page_token:
         clauses.append("seq > %s")
-        params.append(int(_decode_token(page_token)[0]))
+        params.append(int(decode_token(page_token)[0]))
     rows = db.fetch_all(f"SELECT * FROM tasks WHERE {' AND '.join(clauses)} ORDER BY seq LIMIT %s",
                         [*params, page_size + 1])
     token = ""
     if len(rows) > page_size:
         rows = rows[:page_size]
-        token = _encode_token([rows[-1]["seq"]])
+        token = encode_token([rows[-1]["seq"]])
     return rows, token
 
 

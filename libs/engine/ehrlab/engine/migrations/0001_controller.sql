@@ -58,11 +58,13 @@ CREATE INDEX tasks_experiment ON tasks (experiment_id, seq);
 CREATE INDEX tasks_active ON tasks (experiment_id) WHERE state IN (1, 2, 3);
 CREATE INDEX tasks_results_pending ON tasks (experiment_id) WHERE NOT results_done AND state IN (4, 5);
 
+-- An attempt row is written before its process or Job exists; its handle is informational only
+-- (launchers find their attempts again by the attempt id).
 CREATE TABLE attempts (
     id          text PRIMARY KEY,                    -- <task id>.<launch number>
     task_id     text NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
     number      integer NOT NULL,
-    state       text NOT NULL,                       -- launching | running | succeeded | failed | config | pruned | disrupted
+    state       text NOT NULL,                       -- running (open) | succeeded | failed | config | pruned | disrupted
     launcher    text NOT NULL,
     handle      jsonb NOT NULL DEFAULT '{}',
     message     text NOT NULL DEFAULT '',
@@ -70,4 +72,4 @@ CREATE TABLE attempts (
     started_at  timestamptz NOT NULL DEFAULT now(),
     finished_at timestamptz
 );
-CREATE INDEX attempts_open ON attempts (task_id) WHERE state IN ('launching', 'running');
+CREATE INDEX attempts_open ON attempts (task_id) WHERE state = 'running';

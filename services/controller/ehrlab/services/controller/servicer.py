@@ -177,14 +177,13 @@ class ControllerServicer(controller_pb2_grpc.ControllerServicer):
             uri = self.engine.artifacts.uri
             return controller_pb2.ListTasksResponse(tasks=[convert.task(store.task_from_row(r), uri) for r in rows],
                                                     next_page_token=token)
-        token = request.page.page_token
-        if token and not token.isdigit():
-            raise SpecError("malformed page token", path="page.page_token")
-        start = int(token or 0)
-        chosen = [t for t in active if (not request.states or t.state in request.states)
+        # the same keyset token (the last seq) as the database path: a listing may cross the moment the
+        # experiment finishes and leaves memory
+        after = int(store.decode_token(request.page.page_token)[0]) if request.page.page_token else -1
+        chosen = [t for t in active if t.seq > after and (not request.states or t.state in request.states)
                   and (not request.kind or t.kind == request.kind)]
-        page = chosen[start:start + size]
-        token = str(start + size) if start + size < len(chosen) else ""
+        page = chosen[:size]
+        token = store.encode_token([page[-1].seq]) if len(chosen) > size else ""
         return controller_pb2.ListTasksResponse(tasks=[convert.task(t, self.engine.artifacts.uri) for t in page],
                                                 next_page_token=token)
 
