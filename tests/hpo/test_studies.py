@@ -10,6 +10,7 @@ import pytest
 from optuna.trial import TrialState
 
 from ehrlab.core.errors import ConflictError, FailedPreconditionError, NotFoundError, SpecError
+from ehrlab.hpo.algorithms import build_pruner, pruner_config
 from ehrlab.hpo.space import params_key
 from ehrlab.hpo.storage import optuna_url
 from ehrlab.hpo.studies import StudyManager, parse_definition
@@ -211,3 +212,43 @@ def test_bad_definitions_name_the_key(change: dict, path: str, words: str) -> No
         parse_definition({**definition("bad"), **change}, source="study.yaml")
     assert caught.value.path == path
     assert words in caught.value.message
+
+
+def test_wilcoxon_prunes_a_trial_worse_on_every_fold(manager: StudyManager, study_name: str) -> None:
+    manager.create(parse_definition(definition(study_name, pruner={"name": "wilcoxon", "p_threshold": 0.1,
+                                                                   "n_startup_steps": 2})))
+    (best,) = manager.ask(study_name, 1)
+    folds = [0.30, 0.42, 0.25, 0.38, 0.33, 0.29, 0.41, 0.36]
+    for fold, value in enumerate(folds):
+        manager.report(study_name, best.number, fold, value)
+    manager.tell(study_name, best.number, TrialState.COMPLETE, sum(folds) / len(folds))
+    (worse,) = manager.ask(study_name, 1)
+    verdicts = [manager.report(study_name, worse.number, fold, value + 0.5) for fold, value in enumerate(folds)]
+    assert not verdicts[0] and True in verdicts  # too few folds at first, then clearly worse: pruned
+    (similar,) = manager.ask(study_name, 1)
+    assert not any(manager.report(study_name, similar.number, fold, value + (0.01 if fold % 2 else -0.01))
+                   for fold, value in enumerate(folds))
+
+
+def test_hyperband_is_wrapped_by_patience() -> None:
+    pruner = build_pruner(pruner_config({"name": "hyperband", "min_resource": 1, "max_resource": 9, "patience": 2}))
+    assert isinstance(pruner, optuna.pruners.PatientPruner)
+    assert isinstance(pruner._wrapped_pruner, optuna.pruners.HyperbandPruner) and pruner._patience == 2
+
+
+def test_successive_halving_and_hyperband_prune(manager: StudyManager, study_name: str) -> None:
+    for suffix, pruner in (("sh", {"name": "successive_halving", "min_resource": 1, "reduction_factor": 2}),
+                           ("hb", {"name": "hyperband", "min_resource": 1, "max_resource": 8})):
+        name = f"{study_name}-{suffix}"
+        manager.create(parse_definition(definition(name, pruner=pruner, n_trials=12)))
+        pruned = 0
+        for trial in manager.ask(name, 12):
+            quality = loss(trial.params)
+            for step in range(1, 9):
+                if manager.report(name, trial.number, step, quality + 1 / step):
+                    manager.tell(name, trial.number, TrialState.PRUNED)
+                    pruned += 1
+                    break
+            else:
+                manager.tell(name, trial.number, TrialState.COMPLETE, quality)
+        assert 0 < pruned < 12, suffix

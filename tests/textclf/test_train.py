@@ -57,7 +57,7 @@ def test_evidence_spans_with_adafactor(minilm: str, evidence_csv: Path) -> None:
 def test_refit_on_train_and_val_evaluates_on_test_only(minilm: str, sentences_csv: Path) -> None:
     reporter = MemoryReporter()
     metrics, _ = train(sentences_csv, reporter, encoder=minilm, epochs=1, train_on=["train", "val"],
-                       early_stopping_patience=1)
+                       early_stopping_patience=1, precision="bf16")  # bf16 autocast, here on the CPU
     assert reporter.intermediates == [] and "val_macro_f1" not in metrics
     assert metrics["n_train"] == 64 and "test_macro_f1" in metrics
 
@@ -100,3 +100,13 @@ def test_bad_parameters_name_the_field(minilm: str, sentences_csv: Path) -> None
         with pytest.raises(TaskFailure) as caught:
             train(sentences_csv, encoder=minilm, epochs=1, **params)
         assert caught.value.exit_code == EXIT_CONFIG and words in str(caught.value)
+
+
+@pytest.mark.s3
+def test_a_registry_model_in_s3_is_downloaded_once_and_verified(minilm: str, s3_store: object, tmp_path: Path) -> None:
+    from ehrlab.textclf.registry import resolve_model
+
+    publish_model(s3_store, "minilm", Path(minilm), version="2")  # type: ignore[arg-type]
+    first = resolve_model("registry:minilm@2", s3_store, tmp_path / "cache")  # type: ignore[arg-type]
+    assert first == tmp_path / "cache" / "minilm" / "2" and (first / "config.json").is_file()
+    assert resolve_model("registry:minilm", s3_store, tmp_path / "cache") == first  # type: ignore[arg-type]

@@ -141,6 +141,12 @@ def build_sampler(config: SpecModel) -> optuna.samplers.BaseSampler:
 
 
 def build_pruner(config: PrunerBase) -> optuna.pruners.BasePruner:
+    with warnings.catch_warnings():  # Wilcoxon and Patient are marked experimental; they are what the spec asks for
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return _build_pruner(config)
+
+
+def _build_pruner(config: PrunerBase) -> optuna.pruners.BasePruner:
     pruner: optuna.pruners.BasePruner
     if isinstance(config, NoneConfig):
         pruner = optuna.pruners.NopPruner()
@@ -166,9 +172,7 @@ def build_pruner(config: PrunerBase) -> optuna.pruners.BasePruner:
     else:
         raise TypeError(f"not a pruner config: {config!r}")
     if config.patience is not None:
-        with warnings.catch_warnings():  # marked experimental since Optuna 2.8; stable in use
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            pruner = optuna.pruners.PatientPruner(pruner, patience=config.patience, min_delta=config.min_delta)
+        pruner = optuna.pruners.PatientPruner(pruner, patience=config.patience, min_delta=config.min_delta)
     return pruner
 
 

@@ -182,9 +182,12 @@ class _StudyLoop(threading.Thread):
             self._launch(definition, trial, retry)
 
     def _launch(self, definition: StudyDefinition, trial: TrialInfo, retry: int) -> None:
+        if retry:  # must be durable before the run: a restart resubmits under the recorded retry number
+            self.manager.set_trial_attrs(self.name_, trial.number, {"retry": retry})
         run_id = self.runner.submit(definition, trial, retry)
-        if trial.user_attrs.get("experiment_id") != run_id or int(trial.user_attrs.get("retry", 0)) != retry:
-            self.manager.set_trial_attrs(self.name_, trial.number, {"experiment_id": run_id, "retry": retry})
+        if trial.user_attrs.get("experiment_id") != run_id:
+            # for display only: after a crash the same request id finds the same run again
+            self.manager.set_trial_attrs(self.name_, trial.number, {"experiment_id": run_id}, wait=False)
         self.active[trial.number] = _Active(run_id, retry)
         self.by_run[run_id] = trial.number
         self.manager.heartbeat(self.name_, trial.number)

@@ -436,12 +436,15 @@ class StudyManager:
         """time.monotonic() of the trial's last sign of life (Ask, ReportIntermediate, Heartbeat)."""
         return self._get(name).heartbeats.get(number, time.monotonic())
 
-    def set_trial_attrs(self, name: str, number: int, attrs: Mapping[str, Any]) -> None:
+    def set_trial_attrs(self, name: str, number: int, attrs: Mapping[str, Any], *, wait: bool = True) -> None:
+        """Records attributes with a running trial; `wait=False` for what may be lost in a crash (it is
+        written with the next group commit, without holding the caller up)."""
         live = self._get(name)
         trial = self._trial(live, number)
         for key, value in attrs.items():
             self.cache.storage.set_trial_user_attr(trial._trial_id, key, value)
-        self.cache.commit()
+        if wait:
+            self.cache.commit()
 
     def set_study_attr(self, name: str, key: str, value: Any) -> None:
         self.cache.storage.set_study_system_attr(self._get(name).study._study_id, key, value)
