@@ -3,8 +3,9 @@
     .venv/bin/python -m benchmarks.core_result_ingest [--rows 1000000] [--streams 2] [--queries 200]
 
 A private embedded stack runs PostgreSQL (durable, as `ehrlab up` starts it) and the result-store
-service. The points (4 metrics x steps of 200 tasks in 5 experiments, each with two labels, 1,000 per
-batch) are serialised before the clock starts, so the figures are the service's and the database's.
+service. The points (4 metrics x steps of 40 tasks in each of 5 experiments, one experiment after
+the other, two labels each, 1,000 per batch) are serialised before the clock starts, so the figures
+are the service's and the database's.
 - bulk: `--streams` concurrent ReportMetrics streams share `--rows` points (each stream one COPY);
 - reporter: one ReportMetrics call per batch of 1,000 points from 4 threads, as running tasks send them.
 Then Query (the gRPC call a client makes) is repeated `--queries` times per filter over the first
@@ -37,18 +38,21 @@ def task_id(experiment: int, task: int) -> str:
 
 
 def serialized_batches(rows: int, offset: int = 0) -> list[bytes]:
-    """`rows` points as serialised MetricBatch messages of BATCH points (a task's steps, all four names)."""
-    tasks = EXPERIMENTS * TASKS_PER_EXPERIMENT
+    """`rows` points as serialised MetricBatch messages of BATCH points (a task's steps, all four names).
+
+    Experiments come one after another, as they run; the tasks of one experiment report interleaved.
+    With the defaults, 1,000,000 points are 5 experiments x 40 tasks x 4 metrics x 1,250 steps.
+    """
     steps_per_batch = BATCH // len(NAMES)
+    batches_per_experiment = max(TASKS_PER_EXPERIMENT, rows // BATCH // EXPERIMENTS)
     start = datetime(2026, 11, 23, tzinfo=UTC)
     batches = []
-    for number in range(rows // BATCH):
-        task = (number + offset) % tasks
-        experiment, index = divmod(task, TASKS_PER_EXPERIMENT)
-        first_step = ((number + offset) // tasks) * steps_per_batch
+    for number in range(offset, offset + rows // BATCH):
+        experiment, within = divmod(number, batches_per_experiment)
+        round_, index = divmod(within, TASKS_PER_EXPERIMENT)
         labels = {"fold": str(index % 5), "arm": KINDS[index % 2].split("_")[1]}
         metrics = []
-        for step in range(first_step, first_step + steps_per_batch):
+        for step in range(round_ * steps_per_batch, (round_ + 1) * steps_per_batch):
             stamp = timestamp_pb2.Timestamp()
             stamp.FromDatetime(start + timedelta(seconds=step))
             metrics += [result_store_pb2.Metric(name=name, value=1.0 / (step + 1) + i, step=step, time=stamp,
@@ -90,19 +94,23 @@ def query_cases(stub: result_store_pb2_grpc.ResultStoreStub) -> Iterator[tuple[s
     def page(size: int = 100, token: str = "") -> common_pb2.PageRequest:
         return common_pb2.PageRequest(page_size=size, page_token=token)
 
+    latest = f"x{EXPERIMENTS - 1}"  # its rows come last: the case an id-ordered scan gets wrong
     yield "experiment + metric name (a loss curve)", result_store_pb2.QueryRequest(
-        table=metrics, experiment_id="x2", metric_name="loss", page=page())
+        table=metrics, experiment_id=latest, metric_name="loss", page=page())
     yield "one task + metric name, 1,000 rows", result_store_pb2.QueryRequest(
-        table=metrics, task_id=task_id(3, 7), metric_name="loss", page=page(1000))
+        table=metrics, task_id=task_id(EXPERIMENTS - 1, 7), metric_name="loss", page=page(1000))
+    yield "experiment (every metric)", result_store_pb2.QueryRequest(table=metrics, experiment_id=latest, page=page())
     yield "experiment + label", result_store_pb2.QueryRequest(
-        table=metrics, experiment_id="x3", labels={"fold": "2"}, page=page())
+        table=metrics, experiment_id=latest, labels={"fold": "2"}, page=page())
     yield "kind", result_store_pb2.QueryRequest(table=metrics, kind="finetune_bert", page=page())
     token = ""
     for _ in range(50):
-        token = stub.Query(result_store_pb2.QueryRequest(table=metrics, experiment_id="x4", metric_name="loss",
+        token = stub.Query(result_store_pb2.QueryRequest(table=metrics, experiment_id=latest, metric_name="loss",
                                                          page=page(100, token))).next_page_token
     yield "experiment + metric name, page 51", result_store_pb2.QueryRequest(
-        table=metrics, experiment_id="x4", metric_name="loss", page=page(100, token))
+        table=metrics, experiment_id=latest, metric_name="loss", page=page(100, token))
+    yield "experiment + label matching no row", result_store_pb2.QueryRequest(
+        table=metrics, experiment_id=latest, labels={"fold": "9"}, page=page())
     yield "label matching no row (no index: scans)", result_store_pb2.QueryRequest(
         table=metrics, labels={"fold": "9"}, page=page())
 

@@ -116,3 +116,24 @@ def test_a_stream_the_client_abandons_stores_nothing(result_store: ResultStore) 
         assert time.monotonic() < deadline, "the abandoned COPY never ended"
         time.sleep(0.05)
     assert result_store.count("metrics") == 0  # so the client may send the whole stream again
+
+
+def test_filters_match_exact_values_only_across_pages(result_store: ResultStore) -> None:
+    # neighbours in sort order of the filtered values, interleaved in arrival order
+    neighbours = [(experiment, task, name) for experiment in ("x1", "x1-", "x10", "x0") for task in ("a", "ab")
+                  for name in ("loss", "loss_val", "los")]
+    send(result_store, [
+        result_store_pb2.MetricBatch(experiment_id=experiment, task_id=f"{experiment}-{task}", kind="train",
+                                     attempt=1, metrics=[result_store_pb2.Metric(name=name, value=round, step=round)])
+        for round in range(7) for experiment, task, name in neighbours])
+
+    def steps(**filters: object) -> list[tuple[str, str, int]]:
+        return [(r.task_id, plain(r.values)["name"], int(plain(r.values)["step"]))
+                for r in result_store.query_all(page_size=3, table=METRICS, **filters)]
+
+    assert steps(experiment_id="x1", metric_name="loss") == \
+        [(t, "loss", s) for s in range(7) for t in ("x1-a", "x1-ab")]
+    assert steps(task_id="x1-a", metric_name="los") == [("x1-a", "los", s) for s in range(7)]
+    assert steps(experiment_id="x1") == [(f"x1-{t}", n, s) for s in range(7) for t in ("a", "ab")
+                                         for n in ("loss", "loss_val", "los")]
+    assert steps(task_id="x10-ab") == [("x10-ab", n, s) for s in range(7) for n in ("loss", "loss_val", "los")]

@@ -87,6 +87,20 @@ def test_rows_added_between_pages_are_neither_skipped_nor_repeated(result_store:
     assert tasks == {"x1-t0": 10, "x1-t1": 10, "x1-t2": 10, "x1-t3": 10} and not rest.next_page_token
 
 
+def test_experiment_and_kind_filters_match_exact_values_across_pages(result_store: ResultStore) -> None:
+    for row in range(5):  # neighbours in sort order, interleaved in arrival order
+        put(result_store, *(task_results(f"{experiment}-{kind}-{row}", [{"row": row}], experiment_id=experiment,
+                                         kind=kind)
+                             for experiment in ("x1", "x10", "x1-", "x0") for kind in ("fit", "fit_2", "fi")))
+
+    def tasks(**filters: object) -> list[str]:
+        return [r.task_id for r in result_store.query_all(page_size=2, **filters)]
+
+    assert tasks(experiment_id="x1") == [f"x1-{k}-{r}" for r in range(5) for k in ("fit", "fit_2", "fi")]
+    assert tasks(kind="fit") == [f"{x}-fit-{r}" for r in range(5) for x in ("x1", "x10", "x1-", "x0")]
+    assert tasks(experiment_id="x10", kind="fi") == [f"x10-fi-{r}" for r in range(5)]
+
+
 def _token(text: str) -> str:
     return base64.urlsafe_b64encode(text.encode()).decode()
 

@@ -183,6 +183,14 @@ def _decode(token: str, types: tuple[type, ...]) -> list[Any]:
     return values
 
 
+# Indexes that hold a table's rows in id order under equality filters: (these columns, id). A query uses
+# the first whose columns it filters on all of (see `query`).
+_ID_ORDERED_INDEXES = {
+    RESULTS: (("experiment_id",), ("kind",)),
+    METRICS: (("experiment_id", "name"), ("task_id", "name"), ("experiment_id",)),
+}
+
+
 def query(db: Database, *, table: str, experiment_id: str = "", kind: str = "", task_id: str = "",
           labels: dict[str, str] | None = None, metric_name: str = "", page_size: int = 100,
           page_token: str = "") -> tuple[list[dict[str, Any]], str]:
@@ -191,21 +199,30 @@ def query(db: Database, *, table: str, experiment_id: str = "", kind: str = "", 
         raise SpecError(f"unknown table {table!r}", path="table")
     if metric_name and table != METRICS:
         raise SpecError("metric_name filters metrics only", path="metric_name")
-    clauses, params = ["true"], []
-    for column, value in (("experiment_id", experiment_id), ("kind", kind), ("task_id", task_id),
-                          ("name", metric_name)):
-        if value:
+    equal = {column: value for column, value in (("experiment_id", experiment_id), ("kind", kind),
+                                                 ("task_id", task_id), ("name", metric_name)) if value}
+    after = _decode(page_token, (int,))[0] if page_token else 0
+    prefix = next((columns for columns in _ID_ORDERED_INDEXES[table] if all(c in equal for c in columns)), ())
+    if prefix:
+        # The (prefix, id) index walked as a range. Written as `col = value`, the planner would drop the
+        # constant columns from the ORDER BY and could scan the primary key instead, filtering as it goes:
+        # on real data (a recent experiment's rows all come last) that reads most of the table.
+        names, marks = ", ".join(prefix), ", ".join(["%s"] * len(prefix))
+        clauses = [f"({names}, id) > ({marks}, %s)", f"({names}) <= ({marks})"]
+        params: list[Any] = [*(equal[c] for c in prefix), after, *(equal[c] for c in prefix)]
+        order = f"{names}, id"
+    else:
+        clauses, params, order = ["id > %s"], [after], "id"
+    for column, value in equal.items():
+        if column not in prefix:
             clauses.append(f"{column} = %s")
             params.append(value)
     if labels:
         clauses.append("labels @> %s")
         params.append(Jsonb(labels))
-    if page_token:
-        clauses.append("id > %s")
-        params += _decode(page_token, (int,))
     columns = ('id, experiment_id, task_id, task_name, kind, labels, "values", created_at AS time' if table == RESULTS
                else "id, experiment_id, task_id, '' AS task_name, kind, labels, name, step, value, time")
-    rows = db.fetch_all(f"SELECT {columns} FROM {table} WHERE {' AND '.join(clauses)} ORDER BY id LIMIT %s",
+    rows = db.fetch_all(f"SELECT {columns} FROM {table} WHERE {' AND '.join(clauses)} ORDER BY {order} LIMIT %s",
                         [*params, page_size + 1])
     if len(rows) > page_size:
         rows = rows[:page_size]
