@@ -15,15 +15,27 @@ Then Query (the gRPC call a client makes) is repeated `--queries` times per filt
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import grpc
 from google.protobuf import timestamp_pb2
 
-from benchmarks.harness import CpuMeter, Stopwatch, embedded_stack, machine, percentile, stack_groups, table
+from benchmarks.harness import (
+    CpuMeter,
+    Stopwatch,
+    embedded_stack,
+    hot_functions,
+    machine,
+    percentile,
+    py_spy,
+    stack_groups,
+    table,
+)
 from ehrlab.core.channels import open_channel
 from ehrlab.v1 import common_pb2, result_store_pb2, result_store_pb2_grpc
 
@@ -121,6 +133,7 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=2)
     parser.add_argument("--reporter-rows", type=int, default=200_000)
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--profile", type=Path, help="sample the result-store with py-spy; print its hottest functions")
     args = parser.parse_args()
     print(f"machine: {machine()}")
     bulk = serialized_batches(args.rows)
@@ -129,10 +142,11 @@ def main() -> None:
     with embedded_stack(("result-store",)) as stack:
         channel = open_channel(stack.processes["result-store"].address)
         meter = CpuMeter(stack_groups(stack))
+        service = stack.processes["result-store"].pid
         for calls, batches, streams in (("bulk", bulk, args.streams), ("reporter", reporter, 4)):
             clock = Stopwatch()
             meter.start()
-            with clock.measure():
+            with clock.measure(), profiled(service, args.profile, f"ingest-{calls}"):
                 accepted = ingest(channel, batches, streams, calls)
             used = meter.stop()
             ingest_rows.append({
@@ -143,9 +157,9 @@ def main() -> None:
             if calls == "bulk":  # queries run over exactly --rows points
                 stub = result_store_pb2_grpc.ResultStoreStub(channel)
                 _analyze(stack.database_url)
-                for name, request in query_cases(stub):
+                for number, (name, request) in enumerate(query_cases(stub)):
                     clock = Stopwatch()
-                    with clock.measure():
+                    with clock.measure(), profiled(service, args.profile, f"query-{number}"):
                         seconds, rows = query_latencies(stub, request, args.queries)
                     query_rows.append({"filter": name, "rows back": rows,
                                        "p50 ms": 1000 * percentile(seconds, 50),
@@ -155,6 +169,13 @@ def main() -> None:
     print(table(ingest_rows, title="\nReportMetrics ingest into PostgreSQL (target >= 50,000 rows/s)"))
     print(table(query_rows, title=f"\nQuery over {args.rows:,} metric rows, {args.queries} calls each "
                                   "(target < 50 ms)"))
+    if args.profile:
+        for raw in sorted(args.profile.glob("*.txt")):
+            print(table(hot_functions(raw), title=f"\npy-spy, result-store, {raw.stem}: hottest functions"))
+
+
+def profiled(pid: int, folder: Path | None, name: str) -> contextlib.AbstractContextManager[None]:
+    return py_spy(pid, folder / f"{name}.txt") if folder else contextlib.nullcontext()
 
 
 def _analyze(database_url: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
@@ -20,6 +20,7 @@ from ehrlab.v1 import common_pb2, result_store_pb2, result_store_pb2_grpc
 ROWS = Counter("ehrlab_result_rows_total", "Result rows stored", ["kind"])
 POINTS = Counter("ehrlab_metric_points_total", "Metric points stored")
 STATUSES = Counter("ehrlab_status_reports_total", "Task status reports received")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _TABLES = {result_store_pb2.QUERY_TABLE_UNSPECIFIED: store.RESULTS, result_store_pb2.QUERY_TABLE_RESULTS: store.RESULTS,
            result_store_pb2.QUERY_TABLE_METRICS: store.METRICS}
 _STATE_FIELDS = {4: "succeeded", 5: "cached", 6: "failed", 7: "skipped", 8: "cancelled",
@@ -27,7 +28,10 @@ _STATE_FIELDS = {4: "succeeded", 5: "cached", 6: "failed", 7: "skipped", 8: "can
 
 
 def _time(message: timestamp_pb2.Timestamp, default: datetime) -> datetime:
-    return message.ToDatetime(tzinfo=default.tzinfo) if message.seconds or message.nanos else default
+    """The message's time (to the microsecond, as PostgreSQL keeps it), or `default` when it is unset."""
+    if not (message.seconds or message.nanos):
+        return default
+    return _EPOCH + timedelta(seconds=message.seconds, microseconds=message.nanos // 1000)
 
 
 def _timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None:
@@ -81,6 +85,11 @@ class ResultStoreServicer(result_store_pb2_grpc.ResultStoreServicer):
         now = store.now()
 
         def rows() -> Iterator[store.MetricRow]:
+            # consecutive points mostly share their labels (the task's) and their time (one step's
+            # metrics): each distinct value is converted once (the hot loop of ingest)
+            labels: dict[str, str] = {}
+            labels_json = "{}"
+            stamp, when = (0, 0), now
             try:
                 for number, batch in enumerate(request_iterator, 1):
                     if not batch.task_id:
@@ -90,8 +99,12 @@ class ResultStoreServicer(result_store_pb2_grpc.ResultStoreServicer):
                         if not m.name:
                             raise SpecError(f"batch {number} of the stream: a metric needs a name",
                                             path=f"metrics[{i}].name")
-                        yield (*task, m.name, m.step, m.value, _time(m.time, now),
-                               json.dumps(dict(m.labels)) if m.labels else "{}")
+                        if (point_labels := dict(m.labels)) != labels:
+                            labels, labels_json = point_labels, json.dumps(point_labels)
+                        sent = m.time
+                        if (sent.seconds, sent.nanos) != stamp:
+                            stamp, when = (sent.seconds, sent.nanos), _time(sent, now)
+                        yield (*task, m.name, m.step, m.value, when, labels_json)
             except grpc.RpcError:  # the request iterator raises it when the client cancels
                 _abort_cancelled(context)
             if not context.is_active():  # a cancelled stream may also look like one that ended
