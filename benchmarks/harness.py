@@ -217,8 +217,8 @@ def py_spy(pid: int, output: Path, *, subprocesses: bool = False, rate: int = 50
 
 
 def hot_functions(raw: Path, top: int = 12) -> list[dict[str, object]]:
-    """The functions with the most samples in a raw py-spy file: own time (leaf) and inclusive time,
-    in % of the samples of their process ('worker' for task workers, else 'main')."""
+    """Per process ('main', and 'worker' for task workers), the `top` functions with the most samples
+    in a raw py-spy file: own time (leaf) and inclusive time, in % of that process's samples."""
     own: Counter[tuple[str, str]] = Counter()
     inclusive: Counter[tuple[str, str]] = Counter()
     samples: Counter[str] = Counter()
@@ -236,6 +236,10 @@ def hot_functions(raw: Path, top: int = 12) -> list[dict[str, object]]:
         own[process, frames[-1]] += weight
         for frame in set(frames):
             inclusive[process, frame] += weight
-    return [{"process": process, "function": function, "own %": 100 * n / samples[process],
-             "incl %": 100 * inclusive[process, function] / samples[process]}
-            for (process, function), n in own.most_common(top)]
+    rows: list[dict[str, object]] = []
+    for process in sorted(samples):
+        mine = Counter({function: n for (name, function), n in own.items() if name == process})
+        rows += [{"process": process, "function": function, "own %": 100 * n / samples[process],
+                  "incl %": 100 * inclusive[process, function] / samples[process]}
+                 for function, n in mine.most_common(top)]
+    return rows
