@@ -17,7 +17,9 @@ grades alone (the target's reference: 3,960 × latency / W), the ideal for all 4
 (notes too), and the ratios. A ratio near 1 to the second ideal means the platform adds no
 bottleneck of its own. Beside it, the engine alone on the same graph: a `pipeline` of `noop` tasks
 that sleep `--latency` (990 "notes", each followed by 4 "grades"), same workers and resources, so
-the difference is what grading itself costs (gRPC writes, the SDK, the artifacts).
+the difference is what grading itself costs (gRPC writes, the SDK, the artifacts). Last, the CPU
+each run cost per task, by part (task workers, controller, result-store, PostgreSQL): on 2 cores,
+CPU per task bounds throughput whatever the number of workers.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ import argparse
 import tempfile
 import time
 from pathlib import Path
+
+import psutil
 
 from ehrlab.core.embedded.stack import Stack
 from ehrlab.grading.cli import run_spec
@@ -52,7 +56,7 @@ def main() -> None:
     cpus = str(max(workers) * 0.05 + 1)
     stack = Stack(home, services=("result-store", "controller"), durable=False,
                   extra_env={"EHRLAB_LOCAL_CPUS": cpus}).up(timeout=180)
-    rows = []
+    rows, cpu_rows = [], []
     try:
         client = stack.client()
         store = GradingClient(client.channel("result-store"))
@@ -74,6 +78,7 @@ def main() -> None:
             store.add_cases(name, [c.id for c in cases])
             store.add_pair(name, model.id, model.id)
             calls_before = len(fake.requests)
+            before = cpu_by_part(stack)
             start = time.monotonic()
             submitted = client.submit(run_spec(name, workers=count, backoff=1.0))
             final = client.wait(submitted.id)
@@ -84,10 +89,13 @@ def main() -> None:
             calls = len(fake.requests) - calls_before
             ideal_grades = grades * args.latency / count
             ideal_calls = calls * args.latency / count
+            grading_cpu = cpu_by_part(stack, before)
+            before = cpu_by_part(stack)
             start = time.monotonic()
             reference = client.wait(client.submit(engine_reference(progress.notes.successful, RUBRICS * GRADES,
                                                                    args.latency, count)).id)
             engine_wall = time.monotonic() - start
+            cpu_rows.append((count, calls, grading_cpu, cpu_by_part(stack, before)))
             assert reference.state == common_pb2.EXPERIMENT_STATE_SUCCEEDED, reference.error
             rows.append((count, progress.notes.successful, grades, calls, wall, ideal_grades, ideal_calls,
                          engine_wall))
@@ -105,6 +113,34 @@ def main() -> None:
         print(f"| {count} | {notes} | {grades} | {calls} | {wall:.1f} | {ideal_grades:.1f} | "
               f"{wall / ideal_grades:.2f} | {ideal_calls:.1f} | {wall / ideal_calls:.2f} | {engine_wall:.1f} | "
               f"{wall / engine_wall:.2f} |")
+    print("\nCPU milliseconds per task, grading | engine alone:\n")
+    print("| workers | " + " | ".join(PARTS) + " | total |")
+    print("|---|" + "---|" * (len(PARTS) + 1))
+    for count, tasks, grading_cpu, engine_cpu in cpu_rows:
+        cells = [f"{1000 * grading_cpu[p] / tasks:.1f} \\| {1000 * engine_cpu[p] / tasks:.1f}" for p in PARTS]
+        total = f"{1000 * sum(grading_cpu.values()) / tasks:.1f} \\| {1000 * sum(engine_cpu.values()) / tasks:.1f}"
+        print(f"| {count} | " + " | ".join(cells) + f" | {total} |")
+
+
+PARTS = ("workers", "controller", "result-store", "postgres")
+
+
+def cpu_by_part(stack: Stack, since: dict[str, float] | None = None) -> dict[str, float]:
+    """CPU seconds used so far by the task workers (the controller's children), the controller, the
+    result-store and PostgreSQL; minus `since` when given."""
+    def cpu(process: psutil.Process) -> float:
+        try:
+            times = process.cpu_times()
+            return times.user + times.system
+        except psutil.Error:
+            return 0.0
+
+    controller = psutil.Process(stack.processes["controller"].pid)
+    postmaster = psutil.Process(int((stack.home / "pg" / "postmaster.pid").read_text().split()[0]))
+    used = {"workers": sum(cpu(c) for c in controller.children(recursive=True)), "controller": cpu(controller),
+            "result-store": cpu(psutil.Process(stack.processes["result-store"].pid)),
+            "postgres": cpu(postmaster) + sum(cpu(c) for c in postmaster.children(recursive=True))}
+    return {part: value - (since or {}).get(part, 0.0) for part, value in used.items()}
 
 
 def engine_reference(notes: int, grades_per_note: int, latency: float, workers: int) -> dict:
