@@ -1,0 +1,64 @@
+"""The service Dockerfiles, checked without building (make docker-e2e builds and runs them): each is
+multi-stage on a BASE_IMAGE argument, runs as a non-root user, installs its own service package and
+starts it on its port; and the result-store's dependency closure has no torch."""
+
+from __future__ import annotations
+
+import re
+from importlib.metadata import distribution
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+
+from ehrlab.core.service import METRICS_PORTS
+from ehrlab.core.settings import SERVICE_PORTS
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("service", sorted(SERVICE_PORTS))
+def test_dockerfile_builds_that_service_only(service: str) -> None:
+    text = (ROOT / "services" / service / "Dockerfile").read_text()
+    assert re.search(r"^ARG BASE_IMAGE=\S+", text, re.M)
+    assert re.findall(r"^FROM (\S+)", text, re.M) == ["${BASE_IMAGE}", "${BASE_IMAGE}"]
+    assert "AS build" in text and "COPY --from=build /opt/ehrlab /opt/ehrlab" in text
+    [packages] = re.findall(r'^ARG PACKAGES="([^"]+)"', text, re.M)
+    assert f"ehrlab-{service}" in packages.split()
+    assert "--no-index" in text  # hermetic: only the wheelhouse
+    assert re.search(r"^USER 10001:10001$", text, re.M)
+    assert re.search(rf"^EXPOSE {SERVICE_PORTS[service]} {METRICS_PORTS[service]}$", text, re.M)
+    assert text.rstrip().endswith(f'ENTRYPOINT ["ehrlab-{service}"]')
+
+
+def closure(name: str, extras: frozenset[str] = frozenset()) -> set[str]:
+    """Every distribution `name[extras]` pulls in, as installed here (marker-free requirements)."""
+    seen: set[str] = set()
+    pending = [(name, extras)]
+    while pending:
+        current, wanted = pending.pop()
+        key = current.lower().replace("_", "-")
+        if key in seen:
+            continue
+        seen.add(key)
+        for text in distribution(current).requires or ():
+            requirement = Requirement(text)
+            if requirement.marker and not any(requirement.marker.evaluate({"extra": e}) for e in wanted or {""}):
+                continue
+            pending.append((requirement.name, frozenset(requirement.extras)))
+    return seen
+
+
+def test_result_store_image_cannot_contain_torch() -> None:
+    text = (ROOT / "services" / "result-store" / "Dockerfile").read_text()
+    [packages] = re.findall(r'^ARG PACKAGES="([^"]+)"', text, re.M)
+    installed: set[str] = set()
+    for package in packages.split():
+        requirement = Requirement(package)
+        installed |= closure(requirement.name, frozenset(requirement.extras))
+    assert "ehrlab-results" in installed and "grpcio" in installed
+    assert not installed & {"torch", "transformers", "catboost"}
+
+
+def test_trainer_image_gets_torch() -> None:
+    assert "torch" in closure("ehrlab-causal", frozenset({"train"}))
