@@ -236,7 +236,9 @@ def test_restart_adopts_jobs_by_label_and_never_duplicates(make_launcher: Launch
     cluster.finish(finished.handle["job"])
 
     second = make_launcher()
+    running.handle, finished.handle = {}, {}  # the engine does not keep handles: Jobs are found by label
     second.adopt([running, finished])
+    assert running.handle == {"job": "ehrlab-xabc-1-a1", "namespace": "ehrlab-test"}
     [result] = wait_results(second)
     assert (result.attempt_id, result.outcome) == ("xabc-2.1", Outcome.SUCCEEDED)
     second.launch([running])  # the engine relaunching an attempt it had not recorded: same Job name, 409
@@ -245,6 +247,24 @@ def test_restart_adopts_jobs_by_label_and_never_duplicates(make_launcher: Launch
     cluster.finish(running.handle["job"])
     [result] = wait_results(second)
     assert (result.attempt_id, result.outcome) == ("xabc-1.1", Outcome.SUCCEEDED)
+
+
+def test_restart_finds_attempts_inside_indexed_jobs(make_launcher: LauncherFactory, cluster: FakeCluster,
+                                                     emulator: Emulator) -> None:
+    first = make_launcher(indexed_min_tasks=3)
+    attempts = [attempt(f"xabc-{i}") for i in range(4)]
+    first.launch(attempts)
+    name = attempts[0].handle["job"]
+    first.close()
+    for one in attempts:
+        one.handle = {}
+    second = make_launcher(indexed_min_tasks=3)
+    second.adopt(attempts)
+    assert [a.handle for a in attempts] == [{"job": name, "namespace": "ehrlab-test", "index": i} for i in range(4)]
+    cluster.set_job_status(name, {"completedIndexes": "2"})
+    [result] = wait_results(second)
+    assert (result.attempt_id, result.outcome) == ("xabc-2.1", Outcome.SUCCEEDED)
+    assert len(requests(emulator, "POST")) == 1
 
 
 def test_adopted_attempt_without_job_is_disrupted(make_launcher: LauncherFactory) -> None:

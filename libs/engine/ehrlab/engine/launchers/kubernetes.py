@@ -45,6 +45,7 @@ from ehrlab.core.runner import EXIT_CONFIG, EXIT_OK, EXIT_PRUNED
 from ehrlab.core.settings import Settings
 from ehrlab.engine.launchers import Attempt, AttemptResult, Capacity, Launcher, Outcome
 from ehrlab.engine.launchers.k8s_manifests import (
+    ATTEMPTS_ANNOTATION,
     CONTAINER,
     CONTROLLER_LABEL,
     INDEX_LABEL,
@@ -54,6 +55,7 @@ from ehrlab.engine.launchers.k8s_manifests import (
     QUEUE_LABEL,
     ManifestError,
     job_manifest,
+    job_name,
     label_value,
 )
 
@@ -285,16 +287,31 @@ class KubernetesLauncher(Launcher):
             WAITING_SECONDS.labels(pool.name, str(pool.gpu).lower()).set(longest[pool.name])
 
     def adopt(self, attempts: list[Attempt]) -> None:
-        """Re-attaches to the Jobs of `attempts`, found by label in a fresh list; creates nothing."""
-        with self.lock:
-            now = time.monotonic()
-            for attempt in attempts:
-                name = attempt.handle.get("job") or job_manifest([attempt], self.settings)["metadata"]["name"]
-                self._track(_Tracked(attempt, name, attempt.handle.get("index"), now))
+        """Re-attaches to the Jobs of `attempts`, found by label in a fresh list; creates nothing.
+
+        An attempt is found by its handle, else in a Job's `ehrlab.io/attempts` annotation (which also
+        gives its index in an Indexed Job), else under the name a single-attempt Job of it would have.
+        """
+        now = time.monotonic()  # before the list: a Job missing from it is then known to be gone
         try:
-            self._relist("jobs")  # so that a Job that is gone is known to be gone at the next poll
+            self._relist("jobs")
         except Exception as exc:  # the watch thread keeps trying; until it lists, nothing is judged vanished
             log.warning("listing jobs to adopt failed: %s", exc)
+        with self.lock:
+            found: dict[str, tuple[str, int | None]] = {}
+            for name, job in self.cache.jobs.items():
+                ids = _attempt_ids(job)
+                for index, attempt_id in enumerate(ids):
+                    found[attempt_id] = (name, index if len(ids) > 1 else None)
+            for attempt in attempts:
+                if attempt.handle.get("job"):
+                    name, index = attempt.handle["job"], attempt.handle.get("index")
+                else:
+                    name, index = found.get(attempt.attempt_id) or (job_name([attempt]), None)
+                attempt.handle = {"job": name, "namespace": self.namespace,
+                                  **({"index": index} if index is not None else {})}
+                self._track(_Tracked(attempt, name, index, now))
+        self.on_change()
 
     def cancel(self, attempt_ids: list[str], reason: str) -> None:
         with self.lock:
@@ -551,6 +568,13 @@ def _finished(job: dict[str, Any], pods: list[dict[str, Any]],
 def _job_of_pod(pod: dict[str, Any]) -> str:
     labels = pod["metadata"].get("labels") or {}
     return labels.get("batch.kubernetes.io/job-name") or labels.get("job-name") or ""
+
+
+def _attempt_ids(job: dict[str, Any]) -> list[str]:
+    try:
+        return list(json.loads((job["metadata"].get("annotations") or {}).get(ATTEMPTS_ANNOTATION, "[]")))
+    except ValueError:
+        return []
 
 
 def _pod_index(pod: dict[str, Any]) -> int | None:
