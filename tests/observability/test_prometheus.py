@@ -15,7 +15,8 @@ from ehrlab.v1 import common_pb2
 from tests.support.fixtures import require_installed
 from tests.support.prometheus import Prometheus
 
-pytestmark = [pytest.mark.prometheus, pytest.mark.slow]
+# one private stack and Prometheus for the module: its tests stay on one xdist worker (--dist loadgroup)
+pytestmark = [pytest.mark.prometheus, pytest.mark.slow, pytest.mark.xdist_group("observability")]
 
 
 @dataclass
