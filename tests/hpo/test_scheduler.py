@@ -6,10 +6,12 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from optuna.trial import TrialState
 
+from ehrlab.core.errors import UnavailableError
 from ehrlab.hpo.runners import InProcessRunner
 from ehrlab.hpo.scheduler import RunResult, TrialScheduler, request_id
 from ehrlab.hpo.studies import StudyDefinition, StudyManager, TrialInfo, parse_definition
@@ -178,6 +180,27 @@ def test_a_restarted_scheduler_adopts_running_trials(hpo_database: str, study_na
     finally:
         second.close()
         second_manager.close()
+
+
+def test_a_submit_that_fails_while_the_controller_restarts_is_retried(manager: StudyManager,
+                                                                      study_name: str) -> None:
+    cluster = FakeCluster(lambda trial, retry: 0.05)
+    runner = cluster.runner()
+    submit, failures = runner.submit, []
+
+    def flaky(definition: StudyDefinition, trial: TrialInfo, retry: int) -> str:
+        if trial.number == 2 and not failures:
+            failures.append(trial.number)
+            raise UnavailableError("submit: service unavailable (connection refused)")
+        return submit(definition, trial, retry)
+
+    runner.submit = flaky  # type: ignore[method-assign]
+    with mock.patch("ehrlab.hpo.scheduler._RESUME_S", 0.05):
+        scheduler = run_study(manager, runner, definition(study_name, n_trials=5, parallelism=2))
+    trials = manager.summary(study_name, trials=True).trials
+    assert failures == [2] and [t.state for t in trials] == [TrialState.COMPLETE] * 5
+    assert sorted(cluster.runs) == sorted(request_id(study_name, n, 0) for n in range(5))
+    scheduler.close()
 
 
 @pytest.mark.parametrize("timeout_s", [0.3])

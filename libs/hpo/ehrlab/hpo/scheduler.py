@@ -35,6 +35,7 @@ from ehrlab.hpo.studies import StudyDefinition, StudyManager, TrialInfo
 
 log = logging.getLogger("ehrlab.hpo.scheduler")
 DEADLINE_ATTR = "ehrlab:deadline"
+_RESUME_S = 2.0
 
 SCHEDULE_LATENCY = Histogram(
     "ehrlab_hpo_schedule_latency_seconds", "From a trial's run ending to the next run being submitted",
@@ -160,23 +161,29 @@ class _StudyLoop(threading.Thread):
         self.last_end: float | None = None
 
     def run(self) -> None:
-        try:
-            self._adopt()
-            while not self.stop.is_set():
-                if not self._fill() and not self.active:
-                    break
-                self._wait_for_events()
-                self._check_silent()
-        except Exception as exc:  # keep the study's state; report why it stopped
-            log.exception("study %s: scheduler stopped", self.name_)
-            self.error = f"{type(exc).__name__}: {exc}"
+        while not self.stop.is_set():
+            try:
+                self._adopt()
+                while not self.stop.is_set():
+                    if not self._fill() and not self.active:
+                        return
+                    self._wait_for_events()
+                    self._check_silent()
+            except UnavailableError as exc:  # the controller or the database is restarting: pick up again
+                log.warning("study %s: %s; resuming in %.0fs", self.name_, exc, _RESUME_S)
+                self.stop.wait(_RESUME_S)
+            except Exception as exc:  # keep the study's state; report why it stopped
+                log.exception("study %s: scheduler stopped", self.name_)
+                self.error = f"{type(exc).__name__}: {exc}"
+                return
 
     # -- starting runs ------------------------------------------------------------------------------
     def _adopt(self) -> None:
-        """Re-attaches to trials that were running before a restart (submitting those never submitted)."""
+        """Follows running trials nobody follows: after a restart, or a submit that failed half-way
+        (submitting again under the same request id finds the run if it was created)."""
         definition = self.manager.definition(self.name_)
         for trial in self.manager.summary(self.name_, trials=True).trials:
-            if trial.state != TrialState.RUNNING:
+            if trial.state != TrialState.RUNNING or trial.number in self.active:
                 continue
             retry = int(trial.user_attrs.get("retry", 0))
             self._launch(definition, trial, retry)
