@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -106,3 +107,23 @@ def test_experiment_runs_as_jobs(k8s_stack: Stack, cluster: FakeCluster, tmp_pat
     assert "failing on purpose on attempt 1" in (tmp_path / f"{failed}.termination").read_text()
     rows = sorted(row["step"] for row in client.results(experiment.id))
     assert rows == [1, 2]
+
+
+@pytest.mark.slow
+def test_users_see_why_a_launched_task_is_not_running(k8s_stack: Stack, cluster: FakeCluster) -> None:
+    client = k8s_stack.client()
+    experiment = client.submit({"name": "pending", "dataset": {"id": "k8s"},
+                                "steps": {"big": {"kind": "noop", "params": {"payload": "pending"}}}})
+    deadline = time.monotonic() + 60
+    while not cluster.jobs():
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    cluster.unschedulable(cluster.jobs()[0]["metadata"]["name"], "0/3 nodes are available: 3 Insufficient cpu.")
+    while "Insufficient cpu" not in client.tasks(experiment.id)[0].waiting:
+        assert time.monotonic() < deadline, client.tasks(experiment.id)[0]
+        time.sleep(0.2)
+    shown = subprocess.run([sys.executable, "-m", "ehrlab.cli.main", "show", experiment.id], capture_output=True,
+                           text=True, env={**os.environ, **k8s_stack.env()}, timeout=60)
+    assert "waiting: Unschedulable" in shown.stdout
+    client.cancel(experiment.id)
+    assert client.wait(experiment.id, timeout=60).state == 5  # cancelled

@@ -239,8 +239,9 @@ def _print_tasks(tasks: Any, title: str) -> None:
     for column in ("task", "kind", "state", "attempts", "key", "error"):
         table.add_column(column, overflow="fold")
     for task in tasks:
+        note = task.error or (f"waiting: {task.waiting}" if task.waiting else "")
         table.add_row(task.name, task.kind, STATE_NAMES.get(task.state, "?"), str(task.attempt), task.key[:12],
-                      task.error[:120])
+                      note[:160])
     out.print(table)
 
 

@@ -86,7 +86,7 @@ class Experiment(_message.Message):
     def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., request_id: _Optional[str] = ..., planner: _Optional[str] = ..., state: _Optional[_Union[_common_pb2.ExperimentState, str]] = ..., spec: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., options: _Optional[_Union[SubmitOptions, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., counts: _Optional[_Union[_common_pb2.TaskCounts, _Mapping]] = ..., progress: _Optional[float] = ..., error: _Optional[str] = ..., times: _Optional[_Union[_common_pb2.Timestamps, _Mapping]] = ..., cancel_requested: _Optional[bool] = ..., tasks: _Optional[_Iterable[_Union[Task, _Mapping]]] = ...) -> None: ...
 
 class Task(_message.Message):
-    __slots__ = ("id", "experiment_id", "name", "kind", "key", "dataset", "params", "inputs", "depends_on", "state", "attempt", "max_attempts", "resources", "timeout_seconds", "forced", "error", "output", "times", "code_version", "labels", "service")
+    __slots__ = ("id", "experiment_id", "name", "kind", "key", "dataset", "params", "inputs", "depends_on", "state", "attempt", "max_attempts", "resources", "timeout_seconds", "forced", "error", "output", "times", "code_version", "labels", "service", "waiting")
     class InputsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -122,6 +122,7 @@ class Task(_message.Message):
     CODE_VERSION_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
     SERVICE_FIELD_NUMBER: _ClassVar[int]
+    WAITING_FIELD_NUMBER: _ClassVar[int]
     id: str
     experiment_id: str
     name: str
@@ -143,7 +144,8 @@ class Task(_message.Message):
     code_version: str
     labels: _containers.ScalarMap[str, str]
     service: str
-    def __init__(self, id: _Optional[str] = ..., experiment_id: _Optional[str] = ..., name: _Optional[str] = ..., kind: _Optional[str] = ..., key: _Optional[str] = ..., dataset: _Optional[str] = ..., params: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., inputs: _Optional[_Mapping[str, _common_pb2.ArtifactRef]] = ..., depends_on: _Optional[_Iterable[str]] = ..., state: _Optional[_Union[_common_pb2.TaskState, str]] = ..., attempt: _Optional[int] = ..., max_attempts: _Optional[int] = ..., resources: _Optional[_Union[_common_pb2.Resources, _Mapping]] = ..., timeout_seconds: _Optional[float] = ..., forced: _Optional[bool] = ..., error: _Optional[str] = ..., output: _Optional[_Union[_common_pb2.ArtifactRef, _Mapping]] = ..., times: _Optional[_Union[_common_pb2.Timestamps, _Mapping]] = ..., code_version: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., service: _Optional[str] = ...) -> None: ...
+    waiting: str
+    def __init__(self, id: _Optional[str] = ..., experiment_id: _Optional[str] = ..., name: _Optional[str] = ..., kind: _Optional[str] = ..., key: _Optional[str] = ..., dataset: _Optional[str] = ..., params: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., inputs: _Optional[_Mapping[str, _common_pb2.ArtifactRef]] = ..., depends_on: _Optional[_Iterable[str]] = ..., state: _Optional[_Union[_common_pb2.TaskState, str]] = ..., attempt: _Optional[int] = ..., max_attempts: _Optional[int] = ..., resources: _Optional[_Union[_common_pb2.Resources, _Mapping]] = ..., timeout_seconds: _Optional[float] = ..., forced: _Optional[bool] = ..., error: _Optional[str] = ..., output: _Optional[_Union[_common_pb2.ArtifactRef, _Mapping]] = ..., times: _Optional[_Union[_common_pb2.Timestamps, _Mapping]] = ..., code_version: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., service: _Optional[str] = ..., waiting: _Optional[str] = ...) -> None: ...
 
 class GetExperimentRequest(_message.Message):
     __slots__ = ("id",)

@@ -7,7 +7,7 @@ from typing import Any
 
 from google.protobuf import struct_pb2, timestamp_pb2
 
-from ehrlab.engine.model import TASK_STATE_NAMES, ExperimentRecord, TaskRecord
+from ehrlab.engine.model import RUNNING, TASK_STATE_NAMES, ExperimentRecord, TaskRecord
 from ehrlab.v1 import common_pb2, controller_pb2
 
 
@@ -56,7 +56,8 @@ def task(record: TaskRecord, store_uri: str = "") -> controller_pb2.Task:
         state=record.state, attempt=record.launches, max_attempts=record.max_attempts,
         resources=resources(record.resources), timeout_seconds=record.timeout_s, forced=record.forced,
         error=record.error, output=output, code_version=record.code_version, labels=record.labels,
-        service=record.service, times=times(record.created_at, record.started_at, record.finished_at))
+        service=record.service, times=times(record.created_at, record.started_at, record.finished_at),
+        waiting=record.waiting if record.state == RUNNING else "")
 
 
 def options(values: dict[str, Any]) -> controller_pb2.SubmitOptions:

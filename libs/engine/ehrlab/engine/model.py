@@ -69,6 +69,7 @@ class TaskRecord:
     ready_since: float = 0.0                  # monotonic time it became ready (launch latency)
     attempt_id: str | None = None             # the open attempt, while running
     manifest: Any = None                      # outputs found at submit time, until forwarded (not stored)
+    waiting: str = ""                         # the launcher's reason it is not running yet (not stored)
 
     @property
     def prefix(self) -> str:

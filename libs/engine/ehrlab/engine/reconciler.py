@@ -78,6 +78,7 @@ class Engine:
         self._running_prefixes: dict[str, str] = {}               # artifact prefix -> task id running it
         self._waiting: dict[str, list[str]] = {}                  # prefix -> ready task ids waiting for it
         self._completed_prefixes: set[str] = set()
+        self._waiting_checked = 0.0
         self._dirty_tasks: dict[str, TaskRecord] = {}
         self._dirty_experiments: dict[str, ExperimentRecord] = {}
         self._new_attempts: list[dict[str, Any]] = []
@@ -263,6 +264,7 @@ class Engine:
             # handles are not stored: launchers find their attempts again (attempt files, Job labels)
             self.launcher.launch(launches)
         with self.lock:
+            self._note_waiting()
             for exp in list(self.experiments.values()):
                 self._maybe_finish(exp)
         self._flush()
@@ -270,6 +272,21 @@ class Engine:
             for exp in [e for e in self.experiments.values() if e.state in EXP_FINISHED]:
                 self._unregister(exp)
         metrics.LAUNCHER_RUNNING.labels(self.launcher_name).set(len(self._attempts))
+
+    def _note_waiting(self) -> None:
+        """Shows why launched attempts are not running yet (every couple of seconds; the launcher watches)."""
+        now = time.monotonic()
+        if now - self._waiting_checked < 2.0:
+            return
+        self._waiting_checked = now
+        reasons = self.launcher.waiting()
+        for attempt_id, (task, _, _) in self._attempts.items():
+            reason = reasons.get(attempt_id, "")
+            if reason != task.waiting:
+                task.waiting = reason
+                exp = self._tasks[task.id][0]
+                if self.bus.watched(exp.id):
+                    self.bus.publish(exp.id, convert.task(task, self.artifacts.uri))
 
     def _run_commands(self) -> None:
         while True:
@@ -509,7 +526,7 @@ class Engine:
         task, attempt, started = entry
         exp = self._tasks[task.id][0]
         exp.running -= 1
-        task.attempt_id = None
+        task.attempt_id, task.waiting = None, ""
         if self._running_prefixes.get(task.prefix) == task.id:
             del self._running_prefixes[task.prefix]
         outcome, message = result.outcome, result.message

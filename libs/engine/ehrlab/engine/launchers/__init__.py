@@ -88,5 +88,9 @@ class Launcher(ABC):
     def cancel(self, attempt_ids: list[str], reason: str) -> None:
         """Stops the attempts; they are then reported FAILED with `reason` by poll."""
 
+    def waiting(self) -> dict[str, str]:
+        """Launched attempts that are not running yet, and why (unschedulable, queued, pulling an image)."""
+        return {}
+
     def close(self) -> None:  # noqa: B027 (optional hook)
         """Releases resources; running attempts are left to finish (the next controller adopts them)."""
