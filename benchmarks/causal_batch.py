@@ -1,6 +1,6 @@
 """N outer x K inner runs of one experiment, end to end in embedded mode: wall time, work, coverage.
 
-    .venv/bin/python -m benchmarks.causal_batch [--n-runs 20] [--inner-runs 5] [--patients 20000]
+    .venv/bin/python -m benchmarks.causal_batch [--n-runs 20] [--inner-runs 5] [--patients 8000]
         [--sample-fraction 0.5] [--arms baseline]
 
 Starts a private embedded stack (PostgreSQL, result-store, controller; the LocalLauncher on every core),
@@ -34,7 +34,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-runs", type=int, default=20)
     parser.add_argument("--inner-runs", type=int, default=5)
-    parser.add_argument("--patients", type=int, default=20_000)
+    parser.add_argument("--patients", type=int, default=8_000)
     parser.add_argument("--sample-fraction", type=float, default=0.5)
     parser.add_argument("--arms", default="baseline")
     args = parser.parse_args()

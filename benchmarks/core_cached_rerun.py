@@ -28,13 +28,15 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from benchmarks import seed003_reference
-from benchmarks.harness import Stopwatch, embedded_stack, load, machine, table
+from benchmarks.harness import CpuMeter, Stopwatch, embedded_stack, load, machine, stack_groups, table
+from ehrlab.core.embedded.stack import Stack
 from ehrlab.v1 import common_pb2
 
 
@@ -59,15 +61,30 @@ def write_spec(root: Path, layers: int, width: int, salt: str) -> list[Path]:
 
 # --- measuring -----------------------------------------------------------------------------------
 
-def timed(repeats: int, action: Callable[[], None]) -> tuple[list[float], str]:
-    """Wall seconds of `repeats` runs of `action`, and the load average before -> after them."""
+@dataclass
+class Measured:
+    runner: str
+    seconds: list[float]
+    cpu_seconds: float                 # per run: this process, the processes it ran, and the stack's
+    load: str
+
+
+def timed(runner: str, repeats: int, action: Callable[[], None], stack: Stack | None = None) -> Measured:
+    """Wall seconds of `repeats` runs of `action`, its CPU seconds per run, the load before -> after."""
     before = load()
+    meter = CpuMeter(stack_groups(stack) if stack else [])
+    meter.start()
+    mine = os.times()
     seconds = []
     for _ in range(repeats):
         start = time.perf_counter()
         action()
         seconds.append(time.perf_counter() - start)
-    return seconds, f"{before:.1f}->{load():.1f}"
+    after = os.times()
+    used = meter.stop()
+    own = sum(getattr(after, f) - getattr(mine, f) for f in ("user", "system", "children_user", "children_system"))
+    services = sum(v for k, v in used.items() if k != "benchmark")  # 'benchmark' is counted in `own`
+    return Measured(runner, seconds, (own + services) / repeats, f"{before:.1f}->{load():.1f}")
 
 
 def main() -> None:
@@ -81,18 +98,15 @@ def main() -> None:
     print(f"machine: {machine()}")
     work = Path(tempfile.mkdtemp(prefix="ehrlab-bench-rerun-"))
     files = write_spec(work, args.layers, args.width, uuid.uuid4().hex[:8])
-    rows = []
 
     reference_artifacts = work / "reference-artifacts"
     assert seed003_reference.run(files, reference_artifacts) == (steps, 0)
-    seconds, load_range = timed(args.repeats,
-                                lambda: _check(seed003_reference.run(files, reference_artifacts), (0, steps)))
-    rows.append(("seed-003 reference, in-process", seconds, load_range))
+    rows = [timed("seed-003 reference, in-process", args.repeats,
+                  lambda: _check(seed003_reference.run(files, reference_artifacts), (0, steps)))]
     command = [sys.executable, "-m", "benchmarks.seed003_reference", str(work), str(reference_artifacts)]
-    seconds, load_range = timed(args.repeats, lambda: _check(
+    rows.append(timed("seed-003 reference, new process", args.repeats, lambda: _check(
         tuple(json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout).values()),
-        (0, steps)))
-    rows.append(("seed-003 reference, new process", seconds, load_range))
+        (0, steps))))
 
     with embedded_stack() as stack, stack.client() as client:
         clock = Stopwatch()
@@ -105,23 +119,26 @@ def main() -> None:
             final = client.wait(client.submit(files).id, timeout=600)
             _check((final.state, final.counts.cached), (common_pb2.EXPERIMENT_STATE_SUCCEEDED, steps))
 
-        seconds, load_range = timed(args.repeats, rerun)
-        rows.append(("ehrlab, Python client (submit + wait)", seconds, load_range))
+        rows.append(timed("ehrlab, Python client (submit + wait)", args.repeats, rerun, stack))
         env = {**os.environ, **stack.env()}
         cli = [sys.executable, "-m", "ehrlab.cli.main", "submit", *map(str, files), "--wait"]
-        seconds, load_range = timed(args.repeats, lambda: subprocess.run(cli, check=True, env=env,
-                                                                           capture_output=True))
-        rows.append(("ehrlab CLI: ehrlab submit ... --wait", seconds, load_range))
+        rows.append(timed("ehrlab CLI: ehrlab submit ... --wait", args.repeats,
+                          lambda: subprocess.run(cli, check=True, env=env, capture_output=True), stack))
 
-    medians = {name: statistics.median(s) for name, s, _ in rows}
-    print(table([{"runner": name, "steps": steps, "median s": medians[name], "min s": min(s), "max s": max(s),
-                  "load 1m": load_range} for name, s, load_range in rows],
+    median = {row.runner: statistics.median(row.seconds) for row in rows}
+    print(table([{"runner": row.runner, "steps": steps, "median s": median[row.runner], "min s": min(row.seconds),
+                  "max s": max(row.seconds), "cpu s/run (all processes)": row.cpu_seconds, "load 1m": row.load}
+                 for row in rows],
                 title=f"\nFully cached re-run of a {steps}-step pipeline, {args.repeats} runs each (target < 2 s)"))
+    reference, reference_process, client_run, cli_run = rows
     print(table([
         {"comparison": "ehrlab client / reference in-process",
-         "ratio": medians[rows[2][0]] / medians[rows[0][0]]},
-        {"comparison": "ehrlab CLI / reference new process", "ratio": medians[rows[3][0]] / medians[rows[1][0]]},
-    ], title="\nRatios of the medians"))
+         "wall ratio": median[client_run.runner] / median[reference.runner],
+         "cpu ratio": client_run.cpu_seconds / reference.cpu_seconds},
+        {"comparison": "ehrlab CLI / reference new process",
+         "wall ratio": median[cli_run.runner] / median[reference_process.runner],
+         "cpu ratio": cli_run.cpu_seconds / reference_process.cpu_seconds},
+    ], title="\nRatios (of median wall times; of CPU seconds per run)"))
 
 
 def _check(got: object, expected: object) -> None:

@@ -31,6 +31,7 @@ from benchmarks.harness import (
     hot_functions,
     machine,
     py_spy,
+    scrape,
     stack_groups,
     table,
 )
@@ -73,6 +74,8 @@ def main() -> None:
                                                subprocesses=True))
                 profiling.enter_context(py_spy(stack.processes["result-store"].pid,
                                                args.profile / "result-store.txt"))
+            controller_metrics = stack.processes["controller"].metrics
+            engine_before = scrape(controller_metrics)
             meter.start()
             with clock.measure():
                 experiment = client.submit(noop_pipeline(args.tasks, salt))
@@ -82,6 +85,7 @@ def main() -> None:
                 else:
                     client.wait(experiment.id, timeout=3600)
             meter.stop()
+            engine = {name: value - engine_before.get(name, 0.0) for name, value in scrape(controller_metrics).items()}
         final = client.get_experiment(experiment.id)
 
     succeeded = final.counts.succeeded
@@ -94,6 +98,17 @@ def main() -> None:
                   "share of wall": f"{100 * used / clock.seconds:.0f}%"}
                  for name, used in sorted(meter.used.items(), key=lambda item: -item[1])],
                 title="\nCPU time by process group (100% = one core busy for the whole run)"))
+    passes = engine.get("ehrlab_reconcile_seconds_count", 0.0)
+    launches = engine.get("ehrlab_task_launch_latency_seconds_count", 0.0)
+    print(table([{"reconcile passes": int(passes), "passes/s": passes / clock.seconds,
+                  "ms/pass": 1000 * engine.get("ehrlab_reconcile_seconds_sum", 0.0) / max(passes, 1),
+                  "engine thread busy": f"{100 * engine.get('ehrlab_reconcile_seconds_sum', 0.0) / clock.seconds:.0f}%",
+                  "launches": int(launches),
+                  "ready->launched ms (queued)": 1000 * engine.get("ehrlab_task_launch_latency_seconds_sum", 0.0)
+                  / max(launches, 1),
+                  "attempt ms (launch->end)": 1000 * engine.get("ehrlab_task_duration_seconds_sum", 0.0)
+                  / max(engine.get("ehrlab_task_duration_seconds_count", 0.0), 1)}],
+                title="\nThe engine loop, from the controller's own metrics"))
     if args.profile:
         for name in ("controller", "result-store"):
             print(table(hot_functions(args.profile / f"{name}.txt"),

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Literal
 
 import psutil
+from prometheus_client.parser import text_string_to_metric_families
 
 from ehrlab.core.embedded.stack import Stack
 
@@ -40,8 +42,20 @@ def machine() -> str:
     except ImportError:
         pass
     memory = psutil.virtual_memory().total / 2**30
-    return (f"{os.cpu_count()} cores, {memory:.0f} GiB, {gpu}, Python {platform.python_version()}; "
-            f"load average now {load():.2f}")
+    return (f"{os.cpu_count()} cores, {memory:.0f} GiB, {gpu}, Python {platform.python_version()}, "
+            f"commit {commit()}; load average now {load():.2f}")
+
+
+def commit() -> str:
+    """The checked-out commit (with '+' when tracked files differ from it): which code a figure measured."""
+    def git(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["git", *args], cwd=Path(__file__).parent, capture_output=True, text=True)
+
+    head = git("rev-parse", "--short", "HEAD")
+    if head.returncode != 0:
+        return "unknown"
+    dirty = git("diff", "--quiet", "HEAD", "--", "libs", "services").returncode != 0
+    return head.stdout.strip() + ("+" if dirty else "")
 
 
 def load() -> float:
@@ -145,6 +159,19 @@ def stack_groups(stack: Stack) -> list[ProcessGroup]:
         if name == "controller":
             groups.append(ProcessGroup("workers", process.pid, "descendants"))
     return groups
+
+
+# --- a service's own metrics ------------------------------------------------------------------------
+
+def scrape(metrics_port: int) -> dict[str, float]:
+    """A service's /metrics now: sample name -> value, summed over label sets."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    values: Counter[str] = Counter()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            values[sample.name] += sample.value
+    return dict(values)
 
 
 # --- a private embedded stack --------------------------------------------------------------------
