@@ -126,8 +126,8 @@ PARTS = ("workers", "controller", "result-store", "postgres")
 
 
 def cpu_by_part(stack: Stack, since: dict[str, float] | None = None) -> dict[str, float]:
-    """CPU seconds used so far by the task workers (the controller's children), the controller, the
-    result-store and PostgreSQL; minus `since` when given."""
+    """CPU seconds used so far by the task workers (the controller's children, running or exited), the
+    controller, the result-store and PostgreSQL; minus `since` when given."""
     def cpu(process: psutil.Process) -> float:
         try:
             times = process.cpu_times()
@@ -137,9 +137,12 @@ def cpu_by_part(stack: Stack, since: dict[str, float] | None = None) -> dict[str
 
     controller = psutil.Process(stack.processes["controller"].pid)
     postmaster = psutil.Process(int((stack.home / "pg" / "postmaster.pid").read_text().split()[0]))
-    used = {"workers": sum(cpu(c) for c in controller.children(recursive=True)), "controller": cpu(controller),
+    reaped = controller.cpu_times()     # workers that exited and were waited for count here
+    used = {"workers": sum(cpu(c) for c in controller.children(recursive=True)) + reaped.children_user
+            + reaped.children_system, "controller": cpu(controller),
             "result-store": cpu(psutil.Process(stack.processes["result-store"].pid)),
-            "postgres": cpu(postmaster) + sum(cpu(c) for c in postmaster.children(recursive=True))}
+            "postgres": cpu(postmaster) + sum(cpu(c) for c in postmaster.children(recursive=True))
+            + postmaster.cpu_times().children_user + postmaster.cpu_times().children_system}
     return {part: value - (since or {}).get(part, 0.0) for part, value in used.items()}
 
 
