@@ -90,6 +90,8 @@ class TextClassifierParams(SpecModel):
     save_model: bool = Field(False, description="write the fine-tuned model (encoder, tokenizer, head) to outputs")
     precision: Literal["auto", "fp32", "bf16"] = "auto"   # auto: bf16 on a GPU that supports it
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int | None = Field(None, ge=1, description="CPU threads for torch (default: torch's choice); set it "
+                                                        "to the task's cpu share when several tasks share a machine")
     seed: int = 0
 
     @field_validator("train_on")

@@ -66,6 +66,8 @@ def batches(examples: list[Example], size: int, *, shuffle: bool, seed: int) -> 
 class Trainer:
     def __init__(self, ctx: TaskContext, p: TextClassifierParams, data: Dataset) -> None:
         self.ctx, self.p, self.data = ctx, p, data
+        if p.threads:
+            torch.set_num_threads(p.threads)
         self.device, self.autocast = pick_device(p)
         encoder_dir = resolve_model(p.encoder, ctx.store, model_cache_dir())
         self.tokenizer = AutoTokenizer.from_pretrained(str(encoder_dir))
