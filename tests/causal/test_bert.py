@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ehrlab.causal import io
+from ehrlab.causal import files
 from ehrlab.causal.bert import CLS, PAD, UNK, Vocabulary, age_token
 from ehrlab.core.runner import TaskFailure, run_local
 
@@ -45,7 +45,7 @@ def test_finetuning_predicts_out_of_fold_and_is_reproducible(simulated: Path, fo
     params = {"seed": 2, "epochs": 2, "batch_size": 64, "threads": 1}
     inputs = {"data": simulated, "folds": folds, "pretrained": pretrained}
     path, _ = run_local("finetune_bert", params, inputs)
-    frame, meta = io.read_predictions(path)
+    frame, meta = files.read_predictions(path)
     outcomes = pd.read_parquet(simulated / "outcomes.parquet")
     assert meta["arm"] == "bert" and meta["fold_seed"] == 7 and set(meta["curves"]) == {"fold0", "fold1", "fold2"}
     assert len(frame) == 2 * len(outcomes)
@@ -55,7 +55,7 @@ def test_finetuning_predicts_out_of_fold_and_is_reproducible(simulated: Path, fo
     calibrated, _ = run_local("calibrate", {}, {"predictions": path})
     estimates, _ = run_local("estimate_effects", {"seed": 1, "methods": ["tmle", "aipw"], "arm": "bert"},
                              {"predictions": calibrated, "data": simulated})
-    assert set(io.read_estimates(estimates)["arm"]) == {"bert"}
+    assert set(files.read_estimates(estimates)["arm"]) == {"bert"}
 
 
 def test_asking_for_a_gpu_that_is_not_there_is_a_clear_error(simulated: Path, folds: Path, pretrained: Path) -> None:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ehrlab.causal import io
+from ehrlab.causal import files
 from ehrlab.causal.calibration import brier, calibrate_cross_fitted
 from ehrlab.causal.folds import assign_folds
 from ehrlab.causal.kinds import ESTIMATION_METHODS
@@ -67,7 +67,7 @@ def test_a_fold_with_one_class_only_names_the_fold_and_the_label(tmp_path: Path)
 
 
 def test_catboost_predicts_every_patient_once_per_outcome_out_of_fold(simulated: Path, predictions: Path) -> None:
-    frame, meta = io.read_predictions(predictions)
+    frame, meta = files.read_predictions(predictions)
     outcomes = pd.read_parquet(simulated / "outcomes.parquet")
     assert meta["fold_seed"] == 7 and meta["arm"] == "baseline" and meta["n_folds"] == 3
     assert sorted(frame["outcome"].unique()) == ["effect", "null"]
@@ -115,8 +115,8 @@ def test_beta_calibration_repairs_distorted_probabilities_and_falls_back_otherwi
 
 
 def test_calibrate_task_keeps_the_table_and_records_each_fold(predictions: Path, calibrated: Path) -> None:
-    raw, _ = io.read_predictions(predictions)
-    frame, meta = io.read_predictions(calibrated)
+    raw, _ = files.read_predictions(predictions)
+    frame, meta = files.read_predictions(calibrated)
     assert len(frame) == len(raw) and frame["ps"].between(1e-8, 1 - 1e-8).all()
     assert set(meta["calibration"]["outcomes"]) == {"null", "effect"} and len(meta["calibration"]["ps"]) == 3
     # one propensity score per patient, whatever the outcome
@@ -127,7 +127,7 @@ def test_estimate_effects_rows_score_every_method_against_the_truth(simulated: P
     path, _ = run_local("estimate_effects", {"seed": 3, "n_bootstrap": 20, "experiment": EXPERIMENT,
                                              "outer_run": 2, "inner_run": 1, "arm": "baseline"},
                         {"predictions": calibrated, "data": simulated})
-    rows = io.read_estimates(path)
+    rows = files.read_estimates(path)
     truth = json.loads((simulated / "truth.json").read_text())["outcomes"]
     assert len(rows) == 2 * len(ESTIMATION_METHODS)
     assert set(rows["outcome"]) == {"null", "effect"}          # "null" stays a name, not a missing value

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ehrlab.causal import io
+from ehrlab.causal import files
 from ehrlab.causal.estimators import RISK_RATIO
 from ehrlab.causal.kinds import AggregateEstimatesParams
 from ehrlab.core.context import TaskContext
@@ -38,7 +38,7 @@ COVERAGE_PLOT = "coverage.png"
 
 
 def load_estimates(directories: list[Path]) -> pd.DataFrame:
-    frames = [io.read_estimates(path) for path in directories if (path / io.ESTIMATES).is_file()]
+    frames = [files.read_estimates(path) for path in directories if (path / files.ESTIMATES).is_file()]
     if not frames:
         raise SpecError("aggregate_estimates: no estimates among the inputs (every estimation failed?)")
     return pd.concat(frames, ignore_index=True).sort_values([*GROUP, "outer_run", "inner_run"], ignore_index=True)
@@ -175,7 +175,7 @@ def aggregate_estimates(ctx: TaskContext) -> None:
     runs = outer_run_table(estimates)
     summary = summary_table(estimates, runs)
     out = ctx.output_dir
-    estimates.to_csv(out / io.ESTIMATES, index=False)
+    estimates.to_csv(out / files.ESTIMATES, index=False)
     runs.to_csv(out / OUTER_RUNS, index=False)
     summary.to_csv(out / SUMMARY, index=False)
     (out / TABLE).write_text(markdown(summary, p.title))

@@ -25,16 +25,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 from torch.nn import functional as F
 from transformers import BertConfig, BertForMaskedLM, BertModel
 from transformers.utils import logging as transformers_logging
 
-from ehrlab.causal import io
-from ehrlab.causal.catboost_arm import available_threads, stratified_holdout
-from ehrlab.causal.folds import require_both_classes
+from ehrlab.causal import files
+from ehrlab.causal.folds import available_threads, require_both_classes, stratified_holdout
 from ehrlab.causal.history import read_history
 from ehrlab.causal.kinds import FinetuneBertParams, PretrainBertParams, TrainingLoop
 from ehrlab.core.context import TaskContext
@@ -211,8 +209,8 @@ def pretrain_bert(ctx: TaskContext) -> None:
                     "generator": generator.get_state(), "epoch": epoch}, state_path)
         ctx.save_checkpoint(state_path)
     model.bert.save_pretrained(ctx.output_dir / MODEL_DIR)  # the encoder; fine-tuning replaces the MLM head
-    io.write_json(ctx.output_dir / VOCAB_FILE, {"tokens": vocab.tokens})
-    io.write_json(ctx.output_dir / io.META, {"patients": len(chosen), "vocabulary": len(vocab.tokens),
+    files.write_json(ctx.output_dir / VOCAB_FILE, {"tokens": vocab.tokens})
+    files.write_json(ctx.output_dir / files.META, {"patients": len(chosen), "vocabulary": len(vocab.tokens),
                                              "mlm_loss": losses, "seed": p.seed, "device": device.type})
     ctx.clear_checkpoints()
 
@@ -258,13 +256,13 @@ def finetune_bert(ctx: TaskContext) -> None:
     p: FinetuneBertParams = ctx.params  # type: ignore[assignment]
     device = setup(p, p.seed)
     data_dir, pretrained = ctx.inputs["data"], Path(ctx.inputs["pretrained"])
-    vocab = Vocabulary(io.read_json(io.require_file(pretrained, VOCAB_FILE, "pretrained model"))["tokens"])
-    frame = io.read_outcomes(data_dir)
-    outcome_names = io.outcome_names(data_dir)
-    cohort = pd.read_parquet(io.require_file(data_dir, io.COHORT, "simulated outcomes")).set_index("subject_id")
-    sequences = pd.read_parquet(io.require_file(data_dir, io.SEQUENCES, "simulated outcomes")).set_index("subject_id")
+    vocab = Vocabulary(files.read_json(files.require_file(pretrained, VOCAB_FILE, "pretrained model"))["tokens"])
+    frame = files.read_outcomes(data_dir)
+    outcome_names = files.outcome_names(data_dir)
+    cohort = files.read_data(data_dir, files.COHORT).set_index("subject_id")
+    sequences = files.read_data(data_dir, files.SEQUENCES).set_index("subject_id")
     subject_id = frame["subject_id"].to_numpy()
-    folds, folds_meta = io.read_folds(ctx.inputs["folds"], subject_id)
+    folds, folds_meta = files.read_folds(ctx.inputs["folds"], subject_id)
     encoder_config = BertConfig.from_pretrained(pretrained / MODEL_DIR)
     ids = vocab.encode(sequences["codes"].reindex(subject_id).tolist(), cohort["age"].reindex(subject_id).to_numpy(),
                        encoder_config.max_position_embeddings)
@@ -318,7 +316,7 @@ def finetune_bert(ctx: TaskContext) -> None:
     observed = frame["exposure"].to_numpy() == 1
     per_outcome = {name: (frame[name].to_numpy(), np.where(observed, q1[:, k], q0[:, k]),
                           np.where(observed, q0[:, k], q1[:, k])) for k, name in enumerate(outcome_names)}
-    predictions = io.long_predictions(subject_id, folds, frame["exposure"].to_numpy(), ps, per_outcome)
-    io.write_predictions(ctx.output_dir, predictions, {
+    predictions = files.long_predictions(subject_id, folds, frame["exposure"].to_numpy(), ps, per_outcome)
+    files.write_predictions(ctx.output_dir, predictions, {
         "arm": "bert", "model": "bert", "fold_seed": folds_meta["seed"], "n_folds": n_folds, "seed": p.seed,
         "device": device.type, "bf16": device.type == "cuda", "curves": history})

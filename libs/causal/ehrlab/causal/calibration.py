@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from betacal import BetaCalibration
 
-from ehrlab.causal import io
+from ehrlab.causal import files
 from ehrlab.causal.kinds import CalibrateParams
 from ehrlab.core.context import TaskContext
 
@@ -64,7 +64,7 @@ def calibrate_cross_fitted(probabilities: np.ndarray, labels: np.ndarray, folds:
 
 def calibrate(ctx: TaskContext) -> None:
     p: CalibrateParams = ctx.params  # type: ignore[assignment]
-    frame, meta = io.read_predictions(ctx.inputs["predictions"])
+    frame, meta = files.read_predictions(ctx.inputs["predictions"])
     report: dict[str, Any] = {"method": p.method, "clip": p.clip}
     frame = frame.sort_values(["outcome", "subject_id"], ignore_index=True)
     if p.method == "none":
@@ -89,4 +89,4 @@ def calibrate(ctx: TaskContext) -> None:
             ctx.report_metrics(step, {"brier_raw": float(np.mean([f["brier_raw"] for f in folds])),
                                       "brier_calibrated": float(np.mean([f["brier_calibrated"] for f in folds]))},
                                target=target)
-    io.write_predictions(ctx.output_dir, frame, {**meta, "calibration": report})
+    files.write_predictions(ctx.output_dir, frame, {**meta, "calibration": report})

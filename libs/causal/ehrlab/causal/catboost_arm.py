@@ -8,7 +8,6 @@ exposure too, and the counterfactual prediction flips it. `scale_pos_weight = ne
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
@@ -16,27 +15,14 @@ from catboost import CatBoostClassifier, Pool
 from scipy import sparse
 from sklearn.metrics import log_loss, roc_auc_score
 
-from ehrlab.causal import io
+from ehrlab.causal import files
 from ehrlab.causal.features import baseline_features, with_exposure
-from ehrlab.causal.folds import require_both_classes
+from ehrlab.causal.folds import available_threads, require_both_classes, stratified_holdout
 from ehrlab.causal.kinds import TrainCatboostParams
 from ehrlab.core.context import TaskContext
 from ehrlab.core.errors import SpecError
 
 PROPENSITY = "exposure"
-
-
-def available_threads() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
-def stratified_holdout(labels: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
-    """A boolean mask selecting `fraction` of each class (at least one of each)."""
-    mask = np.zeros(len(labels), dtype=bool)
-    for value in (0, 1):
-        members = rng.permutation(np.flatnonzero(labels == value))
-        mask[members[:max(1, round(fraction * len(members)))]] = True
-    return mask
 
 
 def fit_classifier(x: sparse.csr_matrix, labels: np.ndarray, settings: dict[str, Any], *, target: str,
@@ -80,12 +66,12 @@ def _tune(x: sparse.csr_matrix, labels: np.ndarray, base: dict[str, Any], p: Tra
 def train_catboost(ctx: TaskContext) -> None:
     p: TrainCatboostParams = ctx.params  # type: ignore[assignment]
     data_dir = ctx.inputs["data"]
-    frame = io.read_outcomes(data_dir)
-    outcome_names = io.outcome_names(data_dir)
+    frame = files.read_outcomes(data_dir)
+    outcome_names = files.outcome_names(data_dir)
     features = baseline_features(data_dir, max_codes=p.max_codes, min_code_count=p.min_code_count)
     if not np.array_equal(features.subject_id, frame["subject_id"].to_numpy()):
         raise SpecError("simulated outcomes: cohort.parquet and outcomes.parquet list different patients")
-    folds, folds_meta = io.read_folds(ctx.inputs["folds"], features.subject_id)
+    folds, folds_meta = files.read_folds(ctx.inputs["folds"], features.subject_id)
     exposure = frame["exposure"].to_numpy(np.int64)
     x = features.matrix
     x_exposed, x_unexposed = with_exposure(x, np.ones_like(exposure)), with_exposure(x, np.zeros_like(exposure))
@@ -133,8 +119,8 @@ def train_catboost(ctx: TaskContext) -> None:
         ctx.progress(fold + 1, n_folds, message=f"fold {fold + 1}/{n_folds}")
 
     per_outcome = {name: (frame[name].to_numpy(np.int64), probas[name], cf_probas[name]) for name in outcome_names}
-    predictions = io.long_predictions(features.subject_id, folds, exposure, ps, per_outcome)
-    io.write_predictions(ctx.output_dir, predictions, {
+    predictions = files.long_predictions(features.subject_id, folds, exposure, ps, per_outcome)
+    files.write_predictions(ctx.output_dir, predictions, {
         "arm": "baseline", "model": "catboost", "fold_seed": folds_meta["seed"], "n_folds": n_folds,
         "seed": p.seed, "settings": {k: v for k, v in settings.items() if k != "thread_count"}, "tuned": tuned,
         "features": len(features.names), "metrics": metrics})

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ehrlab.causal import io
+from ehrlab.causal import files
 from ehrlab.causal.estimators import METHODS, RISK_RATIO, NuisanceData, estimate_all
 from ehrlab.causal.kinds import EstimateEffectsParams
 from ehrlab.core.context import TaskContext
@@ -52,8 +52,8 @@ def estimate_outcome(rows: pd.DataFrame, truth: pd.DataFrame, name: str, p: Esti
 
 def estimate_effects(ctx: TaskContext) -> None:
     p: EstimateEffectsParams = ctx.params  # type: ignore[assignment]
-    predictions, meta = io.read_predictions(ctx.inputs["predictions"])
-    truth = pd.read_parquet(io.require_file(ctx.inputs["data"], io.COUNTERFACTUALS, "simulated outcomes"))
+    predictions, meta = files.read_predictions(ctx.inputs["predictions"])
+    truth = files.read_data(ctx.inputs["data"], files.COUNTERFACTUALS)
     truth = truth.set_index("subject_id")
     rng = np.random.default_rng(p.seed)
     identity = {"experiment": p.experiment, "outer_run": p.outer_run, "inner_run": p.inner_run,
@@ -63,5 +63,5 @@ def estimate_effects(ctx: TaskContext) -> None:
         if f"P1_{name}" not in truth.columns:
             raise SpecError(f"predictions have outcome {name!r}, which the simulated outcomes do not")
         rows.extend({**identity, **row} for row in estimate_outcome(outcome_rows, truth, str(name), p, rng))
-    pd.DataFrame(rows, columns=list(ESTIMATE_COLUMNS)).to_csv(ctx.output_dir / io.ESTIMATES, index=False)
+    pd.DataFrame(rows, columns=list(ESTIMATE_COLUMNS)).to_csv(ctx.output_dir / files.ESTIMATES, index=False)
     ctx.add_results(rows)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from ehrlab.causal import io
+from ehrlab.causal import files
 from ehrlab.causal.history import DAYS_PER_YEAR
 
 AGE_COLUMNS = ("age", "age_first_code", "age_last_code", "n_codes")
@@ -28,10 +28,8 @@ class Features:
 
 
 def baseline_features(data_dir: Path, *, max_codes: int, min_code_count: int) -> Features:
-    cohort = pd.read_parquet(io.require_file(data_dir, io.COHORT, "simulated outcomes")).sort_values(
-        "subject_id", ignore_index=True)
-    history = pd.read_parquet(io.require_file(data_dir, io.HISTORY, "simulated outcomes"),
-                              columns=["subject_id", "code", "days_before"])
+    cohort = files.read_data(data_dir, files.COHORT).sort_values("subject_id", ignore_index=True)
+    history = files.read_data(data_dir, files.HISTORY, columns=["subject_id", "code", "days_before"])
     subject_id = cohort["subject_id"].to_numpy(np.int64)
     row = np.searchsorted(subject_id, history["subject_id"].to_numpy(np.int64))
 

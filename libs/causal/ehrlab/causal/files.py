@@ -53,14 +53,18 @@ def require_file(directory: Path, name: str, what: str) -> Path:
     return path
 
 
+def read_data(data_dir: Path, name: str, columns: list[str] | None = None) -> pd.DataFrame:
+    """One of simulate_outcomes' parquet tables."""
+    return pd.read_parquet(require_file(data_dir, name, "simulated outcomes"), columns=columns)
+
+
 def outcome_names(data_dir: Path) -> list[str]:
     return list(read_json(require_file(data_dir, TRUTH, "simulated outcomes"))["outcomes"])
 
 
 def read_outcomes(data_dir: Path) -> pd.DataFrame:
     """subject_id, exposure and the observed outcomes, sorted by subject_id."""
-    return pd.read_parquet(require_file(data_dir, OUTCOMES, "simulated outcomes")).sort_values(
-        "subject_id", ignore_index=True)
+    return read_data(data_dir, OUTCOMES).sort_values("subject_id", ignore_index=True)
 
 
 def read_folds(folds_dir: Path, subject_id: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:

@@ -7,10 +7,12 @@ hold both classes of the exposure and of every outcome, or the models cannot be 
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 
-from ehrlab.causal import io
+from ehrlab.causal import files
 from ehrlab.causal.kinds import PrepareFoldsParams
 from ehrlab.core.context import TaskContext
 from ehrlab.core.errors import SpecError
@@ -24,6 +26,19 @@ def assign_folds(strata: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
         members = rng.permutation(np.flatnonzero(strata == value))
         folds[members] = (np.arange(len(members)) + rng.integers(n_folds)) % n_folds
     return folds
+
+
+def available_threads() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def stratified_holdout(labels: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """A boolean mask selecting `fraction` of each class (at least one of each)."""
+    mask = np.zeros(len(labels), dtype=bool)
+    for value in (0, 1):
+        members = rng.permutation(np.flatnonzero(labels == value))
+        mask[members[:max(1, round(fraction * len(members)))]] = True
+    return mask
 
 
 def require_both_classes(labels: np.ndarray, what: str, where: str) -> None:
@@ -47,13 +62,13 @@ def check_folds(frame: pd.DataFrame, folds: np.ndarray, n_folds: int, labels: li
 
 def prepare_folds(ctx: TaskContext) -> None:
     p: PrepareFoldsParams = ctx.params  # type: ignore[assignment]
-    frame = io.read_outcomes(ctx.inputs["data"])
-    labels = ["exposure", *io.outcome_names(ctx.inputs["data"])]
+    frame = files.read_outcomes(ctx.inputs["data"])
+    labels = ["exposure", *files.outcome_names(ctx.inputs["data"])]
     folds = assign_folds(frame["exposure"].to_numpy(), p.n_folds, p.seed)
     check_folds(frame, folds, p.n_folds, labels)
-    pd.DataFrame({"subject_id": frame["subject_id"], "fold": folds}).to_parquet(ctx.output_dir / io.FOLDS,
+    pd.DataFrame({"subject_id": frame["subject_id"], "fold": folds}).to_parquet(ctx.output_dir / files.FOLDS,
                                                                                index=False)
     counts = {str(f): {label: [int((frame[label].to_numpy()[folds == f] == v).sum()) for v in (0, 1)]
                        for label in labels} for f in range(p.n_folds)}
-    io.write_json(ctx.output_dir / io.FOLDS_META, {"seed": p.seed, "n_folds": p.n_folds, "patients": len(frame),
+    files.write_json(ctx.output_dir / files.FOLDS_META, {"seed": p.seed, "n_folds": p.n_folds, "patients": len(frame),
                                                    "class_counts": counts})

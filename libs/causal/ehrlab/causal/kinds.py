@@ -166,19 +166,19 @@ class AggregateEstimatesParams(SpecModel):
 _PKG = "ehrlab.causal"
 KINDS = (
     TaskKind(name="simulate_outcomes", service="data-prep", params=SimulateOutcomesParams,
-             run=f"{_PKG}.simulate:simulate_outcomes", inputs=("cohort",),
-             code=(f"{_PKG}.simulate", f"{_PKG}.simulation", f"{_PKG}.history", f"{_PKG}.io"),
+             run=f"{_PKG}.outcomes:simulate_outcomes", inputs=("cohort",),
+             code=(f"{_PKG}.outcomes", f"{_PKG}.simulation", f"{_PKG}.history", f"{_PKG}.files"),
              resources=Resources(cpu=1, memory="4Gi"), timeout_s=1800,
              metrics=("patients", "exposed_share"),
              description="History features from a MEDS cohort, then a simulated exposure and outcomes with "
                          "known counterfactuals (P1, P0, Y1, Y0) and the true effect."),
     TaskKind(name="prepare_folds", service="data-prep", params=PrepareFoldsParams,
-             run=f"{_PKG}.folds:prepare_folds", inputs=("data",), code=(f"{_PKG}.folds", f"{_PKG}.io"),
+             run=f"{_PKG}.folds:prepare_folds", inputs=("data",), code=(f"{_PKG}.folds", f"{_PKG}.files"),
              resources=Resources(cpu=0.5, memory="1Gi"), timeout_s=600,
              description="Cross-fitting folds stratified by exposure, shuffled with a recorded seed."),
     TaskKind(name="train_catboost", service="trainer", params=TrainCatboostParams,
              run=f"{_PKG}.catboost_arm:train_catboost", inputs=("data", "folds"),
-             code=(f"{_PKG}.catboost_arm", f"{_PKG}.features", f"{_PKG}.io"),
+             code=(f"{_PKG}.catboost_arm", f"{_PKG}.features", f"{_PKG}.files"),
              resources=Resources(cpu=2, memory="4Gi"), timeout_s=3600, metrics=("auc", "logloss"),
              description="Cross-fitted CatBoost propensity and outcome models on one-hot codes and age; "
                          "counterfactual predictions by flipping the exposure."),
@@ -189,25 +189,25 @@ KINDS = (
              description="Masked-code pretraining of a small transformer on code sequences, once per dataset."),
     TaskKind(name="finetune_bert", service="trainer", params=FinetuneBertParams,
              run=f"{_PKG}.bert:finetune_bert", inputs=("data", "folds", "pretrained"),
-             code=(f"{_PKG}.bert", f"{_PKG}.io"), resources=Resources(cpu=2, memory="8Gi"),
+             code=(f"{_PKG}.bert", f"{_PKG}.files"), resources=Resources(cpu=2, memory="8Gi"),
              timeout_s=4 * 3600, fresh_process=True, metrics=("loss", "val_loss"),
              description="Cross-fitted fine-tuning with propensity and outcome heads; counterfactual "
                          "predictions by flipping the exposure input."),
     TaskKind(name="calibrate", service="trainer", params=CalibrateParams,
              run=f"{_PKG}.calibration:calibrate", inputs=("predictions",),
-             code=(f"{_PKG}.calibration", f"{_PKG}.io"), resources=Resources(cpu=1, memory="2Gi"),
+             code=(f"{_PKG}.calibration", f"{_PKG}.files"), resources=Resources(cpu=1, memory="2Gi"),
              timeout_s=900, metrics=("brier_raw", "brier_calibrated"),
              description="Beta calibration fitted on the training folds' predictions, applied to the held-out "
                          "fold; raw predictions where it does not improve the Brier score."),
     TaskKind(name="estimate_effects", service="trainer", params=EstimateEffectsParams,
              run=f"{_PKG}.effects:estimate_effects", inputs=("predictions", "data"),
-             code=(f"{_PKG}.effects", f"{_PKG}.estimators", f"{_PKG}.io"),
+             code=(f"{_PKG}.effects", f"{_PKG}.estimators", f"{_PKG}.files"),
              resources=Resources(cpu=1, memory="2Gi"), timeout_s=1800,
              description="IPW, AIPW, TMLE (influence-curve and bootstrap SEs) and unadjusted RD/RR, "
                          "each scored against the true effect."),
     TaskKind(name="aggregate_estimates", service="trainer", params=AggregateEstimatesParams,
              run=f"{_PKG}.aggregate:aggregate_estimates", optional_inputs=("*",),
-             code=(f"{_PKG}.aggregate", f"{_PKG}.io"), resources=Resources(cpu=1, memory="2Gi"),
+             code=(f"{_PKG}.aggregate", f"{_PKG}.files"), resources=Resources(cpu=1, memory="2Gi"),
              timeout_s=900,
              description="Coverage, bias, RMSE, within-run and across-run spread per experiment, arm and "
                          "method: CSV, a Markdown table and plots."),

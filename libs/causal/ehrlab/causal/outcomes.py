@@ -7,7 +7,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ehrlab.causal import io
+from ehrlab.causal import files
 from ehrlab.causal.history import read_history
 from ehrlab.causal.kinds import SimulateOutcomesParams
 from ehrlab.causal.simulation import code_factor_weights, latent_factors, simulate
@@ -35,20 +35,21 @@ def simulate_outcomes(ctx: TaskContext) -> None:
     out = ctx.output_dir
     ids = history.subject_id
     n_codes = np.bincount(history.patient, minlength=len(history))
-    pd.DataFrame({"subject_id": ids, "age": history.age, "n_codes": n_codes}).to_parquet(out / io.COHORT, index=False)
+    pd.DataFrame({"subject_id": ids, "age": history.age, "n_codes": n_codes}).to_parquet(out / files.COHORT,
+                                                                                         index=False)
     pd.DataFrame({"subject_id": ids[history.patient], "code": np.asarray(history.codes, dtype=object)[history.code],
-                  "days_before": history.days_before, "weight": history.weight}).to_parquet(out / io.HISTORY,
+                  "days_before": history.days_before, "weight": history.weight}).to_parquet(out / files.HISTORY,
                                                                                            index=False)
     pq.write_table(pa.table({"subject_id": pa.array(ids, pa.int64()),
-                             "codes": pa.array(history.sequences, pa.list_(pa.string()))}), out / io.SEQUENCES)
+                             "codes": pa.array(history.sequences, pa.list_(pa.string()))}), out / files.SEQUENCES)
     outcomes = {"subject_id": ids, "exposure": result.exposure}
     counterfactuals: dict[str, np.ndarray] = {"subject_id": ids, "propensity": result.propensity}
     for name, outcome in result.outcomes.items():
         outcomes[name] = outcome.observed
         counterfactuals.update({f"P1_{name}": outcome.p1, f"P0_{name}": outcome.p0,
                                 f"Y1_{name}": outcome.y1, f"Y0_{name}": outcome.y0})
-    pd.DataFrame(outcomes).to_parquet(out / io.OUTCOMES, index=False)
-    pd.DataFrame(counterfactuals).to_parquet(out / io.COUNTERFACTUALS, index=False)
+    pd.DataFrame(outcomes).to_parquet(out / files.OUTCOMES, index=False)
+    pd.DataFrame(counterfactuals).to_parquet(out / files.COUNTERFACTUALS, index=False)
     truth = {
         "experiment": strengths.name,
         "strengths": {"ce": strengths.ce, "cy": strengths.cy, "y": strengths.y, "i": strengths.i},
@@ -59,7 +60,7 @@ def simulate_outcomes(ctx: TaskContext) -> None:
                             "true_risk_ratio": o.true_risk_ratio, "observed_rate": float(o.observed.mean())}
                      for name, o in result.outcomes.items()},
     }
-    io.write_json(out / io.TRUTH, truth)
+    files.write_json(out / files.TRUTH, truth)
     ctx.report_metrics(0, {"patients": len(history), "exposed_share": truth["exposed_share"],
                            **{f"true_effect_{name}": o.true_effect for name, o in result.outcomes.items()}})
     ctx.progress(1.0, message="done")
