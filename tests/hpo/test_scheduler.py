@@ -13,7 +13,7 @@ from optuna.trial import TrialState
 
 from ehrlab.core.errors import UnavailableError
 from ehrlab.hpo.runners import InProcessRunner
-from ehrlab.hpo.scheduler import RunResult, TrialScheduler, request_id
+from ehrlab.hpo.scheduler import RunResult, TrialScheduler, metric_value, request_id
 from ehrlab.hpo.studies import StudyDefinition, StudyManager, TrialInfo, parse_definition
 
 SPACE = {"x": {"low": -1.0, "high": 1.0}, "y": {"low": -1.0, "high": 1.0}, "category": ["a", "b", "c"]}
@@ -212,3 +212,9 @@ def test_the_timeout_stops_new_trials(manager: StudyManager, study_name: str, ti
     assert scheduler.wait(study_name, 10)
     assert 2 <= len(cluster.runs) <= 6 and manager.summary(study_name).counts["running"] == 0
     scheduler.close()
+
+
+def test_the_metric_is_read_from_wide_or_long_result_rows() -> None:
+    assert metric_value([{"loss": 1.0}, {"loss": 0.5, "acc": 0.9}], "loss") == 0.5
+    assert metric_value([{"metric": "val_loss", "value": 0.3}, {"metric": "loss", "value": 2}], "val_loss") == 0.3
+    assert metric_value([{"loss": "n/a"}, {"loss": True}], "loss") is None

@@ -18,12 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from ehrlab.core.context import MemoryReporter
-from ehrlab.core.errors import EhrlabError, FailedPreconditionError, NotFoundError, UnavailableError
+from ehrlab.core.errors import EhrlabError, FailedPreconditionError, NotFoundError
 from ehrlab.core.reporting import HPO_STUDY_LABEL, HPO_TRIAL_LABEL
 from ehrlab.core.runner import EXIT_PRUNED, TaskFailure, run_local
-from ehrlab.hpo.scheduler import RunResult, request_id
+from ehrlab.hpo.scheduler import RunResult, metric_value, request_id
 from ehrlab.hpo.space import apply_params
 from ehrlab.hpo.studies import ObjectiveSpec, StudyDefinition, StudyManager, TrialInfo
+from ehrlab.v1 import common_pb2
 
 log = logging.getLogger("ehrlab.hpo.runners")
 
@@ -53,15 +54,16 @@ def trial_experiment(definition: StudyDefinition, trial: TrialInfo) -> dict[str,
 class ControllerRunner:
     """Trials as controller experiments, followed with WatchExperiment (one stream per running trial)."""
 
-    def __init__(self, client: Any, *, reconnect_s: float = 3600.0) -> None:
+    def __init__(self, client: Any) -> None:
         self.client = client
-        self.reconnect_s = reconnect_s
         self._closed = threading.Event()
+        self._metric: dict[str, str] = {}
 
     def submit(self, definition: StudyDefinition, trial: TrialInfo, retry: int) -> str:
         experiment = self.client.submit(
             trial_experiment(definition, trial), request_id=request_id(definition.name, trial.number, retry),
             labels={HPO_STUDY_LABEL: definition.name, HPO_TRIAL_LABEL: str(trial.number)})
+        self._metric[experiment.id] = definition.metric
         return experiment.id
 
     def watch(self, run_id: str, done: Callable[[str, RunResult], None]) -> None:
@@ -69,35 +71,44 @@ class ControllerRunner:
                          daemon=True).start()
 
     def _follow(self, run_id: str, done: Callable[[str, RunResult], None]) -> None:
-        from ehrlab.v1 import common_pb2
-
+        """Waits for the run to end and reports once; a controller or result-store that is restarting is
+        waited for, however long it takes."""
         while not self._closed.is_set():
             try:
-                final = self.client.wait(run_id)
-                break
+                result = self._outcome(run_id)
             except NotFoundError:
-                done(run_id, RunResult("lost", error="the controller no longer knows the experiment"))
-                return
-            except (UnavailableError, EhrlabError) as exc:  # the controller is restarting: follow it again
+                result = RunResult("lost", error="the controller no longer knows the experiment")
+            except EhrlabError as exc:  # a service is restarting: follow the run again
                 log.warning("following %s: %s; retrying", run_id, exc)
                 self._closed.wait(2.0)
-        else:
+                continue
+            done(run_id, result)
             return
+
+    def _outcome(self, run_id: str) -> RunResult:
+        final = self.client.wait(run_id)
         if final.state == common_pb2.EXPERIMENT_STATE_SUCCEEDED:
-            done(run_id, RunResult("succeeded", results=self._results(run_id)))
-        elif final.state == common_pb2.EXPERIMENT_STATE_CANCELLED:
-            done(run_id, RunResult("cancelled", error=final.error))
-        else:
-            errors = [t.error for t in self.client.tasks(run_id) if t.error]
-            done(run_id, RunResult("failed", error=(errors[0] if errors else final.error) or "failed"))
+            return RunResult("succeeded", results=self._results(run_id))
+        if final.state == common_pb2.EXPERIMENT_STATE_CANCELLED:
+            return RunResult("cancelled", error=final.error)
+        errors = [t.error for t in self.client.tasks(run_id) if t.error]
+        return RunResult("failed", error=(errors[0] if errors else final.error) or "failed")
 
     def _results(self, run_id: str) -> list[dict]:
+        """The task's result rows; for kinds that only report metrics (ctx.report_metrics), a row with the
+        objective metric's value at its last step, averaged over label sets (folds, targets)."""
+        metric = self._metric.get(run_id, "")
         for delay in (0.0, 0.05, 0.2, 0.5, 1.0):  # rows may reach the result-store just after the state
             time.sleep(delay)
             rows = self.client.results(run_id)
-            if rows:
+            if metric_value(rows, metric) is not None:
                 return rows
-        return []
+            points = [p for p in self.client.metrics(run_id, name=metric) if isinstance(p.get("value"), (int, float))]
+            if points:
+                last = max(p.get("step", 0) for p in points)
+                values = [p["value"] for p in points if p.get("step", 0) == last]
+                return [*rows, {metric: sum(values) / len(values)}]
+        return rows
 
     def cancel(self, run_id: str, reason: str) -> None:
         self.client.cancel(run_id, reason)

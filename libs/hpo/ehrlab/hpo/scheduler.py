@@ -285,8 +285,10 @@ class _StudyLoop(threading.Thread):
 
 
 def metric_value(rows: list[dict], metric: str) -> float | None:
+    """The objective value in a task's result rows: a column named `metric` (the last row that has one),
+    or a row of the long form {"metric": name, "value": v}."""
     for row in reversed(rows):
-        value = row.get(metric)
+        value = row.get("value") if row.get("metric") == metric else row.get(metric)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
     return None
