@@ -122,10 +122,14 @@ def test_grading_run_from_the_command_line(core_stack: Stack, store: GradingClie
     cases = store.put_cases(generated_cases(1, seed=8, prefix=name))
     store.create_experiment(ExperimentDefinition(name=name))
     store.add_cases(name, [cases[0].id])
-    model = store.add_model(ModelSpec(vendor=Vendor.OFFLINE, model="template:0.5"))
+    vendor = FakeLLM().start()
+    model = store.add_model(ModelSpec(vendor=Vendor.OPENAI_COMPATIBLE, model=name, base_url=vendor.openai_url))
     store.add_pair(name, model.id, model.id)
-    result = CliRunner().invoke(cli, ["grading", "run", name, "--workers", "2", "--max-attempts", "2", "--wait"],
-                                catch_exceptions=False)
+    try:
+        result = CliRunner().invoke(cli, ["grading", "run", name, "--workers", "2", "--max-attempts", "2",
+                                          "--wait"], catch_exceptions=False)
+    finally:
+        vendor.stop()
     assert result.exit_code == 0, result.output
     assert "succeeded" in result.output and "grades" in result.output
     progress = store.progress(name)
