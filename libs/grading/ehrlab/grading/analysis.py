@@ -234,7 +234,7 @@ def plot(report: Report, path: Path) -> Path:
         ax.set_xticks(range(1, len(pairs) + 1), [f"{p.pair_id}: {p.label}" for p in pairs], rotation=15,
                       ha="right", fontsize=8)
     ax.set_ylabel("overall score, % of the rubric's maximum")
-    ax.set_title(f"{report.experiment}: scores per model pair (red: mean ± SD)")
+    ax.set_title(f"{report.experiment}: scores per model pair (red: mean ± SD)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
