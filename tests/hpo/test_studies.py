@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import optuna
 import pytest
 from optuna.trial import TrialState
 
-from ehrlab.core.errors import ConflictError, FailedPreconditionError, NotFoundError, SpecError
+from ehrlab.core.embedded.postgres import EmbeddedPostgres
+from ehrlab.core.errors import ConflictError, FailedPreconditionError, NotFoundError, SpecError, UnavailableError
 from ehrlab.hpo.algorithms import build_pruner, pruner_config
 from ehrlab.hpo.space import params_key
 from ehrlab.hpo.storage import optuna_url
@@ -252,3 +254,24 @@ def test_successive_halving_and_hyperband_prune(manager: StudyManager, study_nam
             else:
                 manager.tell(name, trial.number, TrialState.COMPLETE, quality)
         assert 0 < pruned < 12, suffix
+
+
+@pytest.mark.slow
+def test_a_database_outage_fails_requests_then_the_study_carries_on(tmp_path: Path) -> None:
+    server = EmbeddedPostgres(tmp_path / "pg", durable=False)
+    url = server.start()
+    manager = StudyManager(url, retry_deadline_s=1.0)
+    try:
+        manager.create(parse_definition(definition("outage")))
+        for trial in manager.ask("outage", 2):
+            manager.tell("outage", trial.number, TrialState.COMPLETE, loss(trial.params))
+        server.stop()
+        with pytest.raises(UnavailableError):
+            manager.ask("outage", 1)
+        server.start()
+        (trial,) = manager.ask("outage", 1)  # the cache was dropped and reloaded: nothing half-written
+        assert trial.number == 2
+        assert manager.summary("outage").counts["complete"] == 2
+    finally:
+        manager.close()
+        server.destroy()

@@ -160,9 +160,11 @@ class StudyCache:
     Optuna as usual, then call `commit()` before acknowledging anything.
     """
 
-    def __init__(self, database_url: str, rdb: RDBStorage, *, schema: str = SCHEMA) -> None:
+    def __init__(self, database_url: str, rdb: RDBStorage, *, schema: str = SCHEMA,
+                 retry_deadline_s: float = 60.0) -> None:
         self.rdb = rdb
-        self.db = Database(database_url, schema=schema, max_size=2, application="hpo-controller").open()
+        self.db = Database(database_url, schema=schema, max_size=2, application="hpo-controller",
+                           retry_deadline_s=retry_deadline_s).open()
         self.storage = _TrackingStorage(self._changed)
         self._lock = threading.RLock()           # guards the bookkeeping below (and is held while copying)
         self._cond = threading.Condition(self._lock)

@@ -224,9 +224,11 @@ class _LiveStudy:
 class StudyManager:
     """Every study of one hpo-controller; thread-safe."""
 
-    def __init__(self, database_url: str, *, reap_interval_s: float = 1.0) -> None:
+    def __init__(self, database_url: str, *, reap_interval_s: float = 1.0, retry_deadline_s: float = 60.0) -> None:
+        """`retry_deadline_s`: how long a write waits for a lost database before the request fails."""
         self.database_url = database_url
-        self.cache = StudyCache(database_url, ensure_tables(database_url))
+        self.retry_deadline_s = retry_deadline_s
+        self.cache = StudyCache(database_url, ensure_tables(database_url), retry_deadline_s=retry_deadline_s)
         self._live: dict[str, _LiveStudy] = {}
         self._lock = threading.RLock()
         self._stop = threading.Event()
@@ -237,10 +239,9 @@ class StudyManager:
     # -- studies ---------------------------------------------------------------------------------------
     def _get(self, name: str) -> _LiveStudy:
         with self._lock:
-            live = self._live.get(name)
-            if live is not None and self.cache.broken:
+            if self.cache.broken:
                 self._reset_cache()
-                live = None
+            live = self._live.get(name)
             if live is None:
                 study_id = self.cache.load(name)
                 data = self.cache.storage.get_study_system_attrs(study_id).get(DEFINITION_ATTR)
@@ -253,7 +254,7 @@ class StudyManager:
         """After a failed write: forget everything cached and read the database afresh."""
         log.warning("reloading every study from the database after a failed write")
         self.cache.close()
-        self.cache = StudyCache(self.database_url, self.cache.rdb)
+        self.cache = StudyCache(self.database_url, self.cache.rdb, retry_deadline_s=self.retry_deadline_s)
         self._live.clear()
 
     def create(self, definition: StudyDefinition) -> StudySummary:
