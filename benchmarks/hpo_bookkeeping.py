@@ -24,6 +24,8 @@ from pathlib import Path
 
 import optuna
 
+from benchmarks.harness import load, machine
+
 SPACE = {
     "lr": {"type": "float", "low": 1e-6, "high": 5e-5, "log": True},
     "weight_decay": {"type": "float", "low": 1e-5, "high": 1e-1, "log": True},
@@ -109,6 +111,7 @@ def main() -> None:
     from ehrlab.v1 import hpo_pb2_grpc
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
+    print(f"machine: {machine()}")
     with tempfile.TemporaryDirectory(prefix="hpo-bench-") as home:
         postgres = EmbeddedPostgres(Path(home) / "pg")
         database_url = postgres.start()
@@ -139,7 +142,7 @@ def main() -> None:
           f"{ref_n} trials, {ref_dup} duplicate parameter sets")
     print(f"ehrlab hpo-controller:   {ehrlab_s:7.1f} s  {our_rate:7.1f} trials/s  "
           f"{ours_n} trials, {ours_dup} duplicate parameter sets")
-    print(f"speed-up: {our_rate / ref_rate:.1f}x")
+    print(f"speed-up: {our_rate / ref_rate:.1f}x  (load average after: {load():.2f})")
 
 
 if __name__ == "__main__":

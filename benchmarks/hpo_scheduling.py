@@ -20,22 +20,15 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
-from ehrlab.core.embedded.stack import Stack
+from benchmarks.harness import embedded_stack, load, machine, percentile
 from ehrlab.hpo.client import HpoClient
 from ehrlab.hpo.studies import parse_definition
 
 
 def _seconds(stamp) -> float:
     return stamp.seconds + stamp.nanos / 1e9
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def main() -> None:
@@ -46,33 +39,29 @@ def main() -> None:
     parser.add_argument("--epoch-s", type=float, default=0.5)
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="hpo-sched-") as home:
-        stack = Stack(Path(home) / ".ehrlab", services=("result-store", "controller", "hpo-controller"),
-                      extra_env={"EHRLAB_LOCAL_GPUS": str(args.gpus), "EHRLAB_LOCAL_CPUS": str(args.gpus + 2)}
-                      ).up(timeout=120)
-        try:
-            client = stack.client()
-            hpo = HpoClient(client)
-            definition = parse_definition({
-                "name": "sched", "metric": "loss", "direction": "minimize", "n_trials": args.trials,
-                "parallelism": args.gpus, "sampler": {"seed": 0}, "pruner": {"name": "median", "n_startup_trials": 4},
-                "space": {"x": {"low": -1.0, "high": 1.0}, "y": {"low": -1.0, "high": 1.0}, "category": ["a", "b"]},
-                "objective": {"kind": "hpo_synthetic", "resources": {"gpu": 1, "cpu": 0.1},
-                              "params": {"epochs": args.epochs, "epoch_s": args.epoch_s}}})
-            start = time.monotonic()
-            hpo.create(definition)
-            study = hpo.wait("sched", timeout=3600)
-            wall = time.monotonic() - start
-            trials = hpo.trials("sched")
-            created, spans, work = [], [], 0.0
-            for trial in trials:
-                experiment = client.get_experiment(trial.user_attrs["experiment_id"])
-                created.append(_seconds(experiment.times.created))
-                (task,) = client.tasks(experiment.id)
-                spans.append((_seconds(task.times.started), _seconds(task.times.finished)))
-                work += len(trial.intermediate) * args.epoch_s
-        finally:
-            stack.down()
+    print(f"machine: {machine()}")
+    with embedded_stack(("result-store", "controller", "hpo-controller"), cpus=args.gpus + 2,
+                        env={"EHRLAB_LOCAL_GPUS": str(args.gpus)}) as stack:
+        client = stack.client()
+        hpo = HpoClient(client)
+        definition = parse_definition({
+            "name": "sched", "metric": "loss", "direction": "minimize", "n_trials": args.trials,
+            "parallelism": args.gpus, "sampler": {"seed": 0}, "pruner": {"name": "median", "n_startup_trials": 4},
+            "space": {"x": {"low": -1.0, "high": 1.0}, "y": {"low": -1.0, "high": 1.0}, "category": ["a", "b"]},
+            "objective": {"kind": "hpo_synthetic", "resources": {"gpu": 1, "cpu": 0.1},
+                          "params": {"epochs": args.epochs, "epoch_s": args.epoch_s}}})
+        start = time.monotonic()
+        hpo.create(definition)
+        study = hpo.wait("sched", timeout=3600)
+        wall = time.monotonic() - start
+        trials = hpo.trials("sched")
+        created, spans, work = [], [], 0.0
+        for trial in trials:
+            experiment = client.get_experiment(trial.user_attrs["experiment_id"])
+            created.append(_seconds(experiment.times.created))
+            (task,) = client.tasks(experiment.id)
+            spans.append((_seconds(task.times.started), _seconds(task.times.finished)))
+            work += len(trial.intermediate) * args.epoch_s
 
     created.sort()
     finishes = sorted(end for _, end in spans)
@@ -88,10 +77,11 @@ def main() -> None:
     print(f"{len(trials)} trials on {args.gpus} simulated GPU slots (complete {counts.complete}, pruned "
           f"{counts.pruned}, failed {counts.failed}) in {wall:.1f} s; {work:.0f} s of simulated GPU work")
     print(f"scheduling latency (task finished -> next experiment created), {len(latencies)} slot refills: "
-          f"median {statistics.median(latencies) * 1000:.0f} ms, p90 {percentile(latencies, 0.9) * 1000:.0f} ms, "
-          f"p99 {percentile(latencies, 0.99) * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms")
+          f"median {statistics.median(latencies) * 1000:.0f} ms, p90 {percentile(latencies, 90) * 1000:.0f} ms, "
+          f"p99 {percentile(latencies, 99) * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms")
     print(f"slot idle share (first to last task start): {1 - held / capacity:.1%}")
     print(f"work idle share (only simulated GPU work counts as busy): {1 - last_work / capacity:.1%}")
+    print(f"load average after: {load():.2f}")
 
 
 if __name__ == "__main__":
