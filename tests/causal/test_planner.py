@@ -100,6 +100,7 @@ def test_sections_reach_their_kinds_and_resources_override() -> None:
     ({"data": {}}, "data", "exactly one of data.simulate"),
     ({"seed": 1, "base_seed": 2}, "", "seed (1) and base_seed (2) disagree"),
     ({"n_runs": 0}, "n_runs", "greater than or equal to 1"),
+    ({"base_seed": -1}, "base_seed", "greater than or equal to 0"),
     ({"inner_run": 2}, "inner_run", "unknown key"),
 ])
 def test_bad_specs_name_the_key(changes: dict[str, Any], path: str, message: str) -> None:

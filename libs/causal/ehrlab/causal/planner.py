@@ -59,7 +59,7 @@ class CausalBatchSpec(ExperimentSpec):
     arms: list[Literal[ARMS]] = Field(default_factory=lambda: list(ARMS), min_length=1)  # type: ignore[valid-type]
     sample_fraction: float | None = Field(None, gt=0, le=1)
     sample_size: int | None = Field(None, ge=1)
-    base_seed: int | None = Field(None, description="default: seed (42)")
+    base_seed: int | None = Field(None, ge=0, description="default: seed (42)")
     overwrite: bool = Field(False, description="recompute every task even if its outputs exist")
     failfast: bool = Field(False, description="stop the experiment at the first failed task")
     timeout_factor: float | None = Field(None, gt=0, description="scales every task's timeout")
@@ -82,6 +82,8 @@ class CausalBatchSpec(ExperimentSpec):
         if len(set(self.experiments)) != len(self.experiments):
             raise ValueError("experiments repeat")
         if self.base_seed is None:
+            if self.seed < 0:
+                raise ValueError(f"seed must be 0 or more to derive the base seed, got {self.seed}")
             self.base_seed = self.seed
         elif "seed" in self.model_fields_set and self.seed != self.base_seed:
             raise ValueError(f"seed ({self.seed}) and base_seed ({self.base_seed}) disagree: give one")
