@@ -201,14 +201,18 @@ class _StudyLoop(threading.Thread):
         self.runner.watch(run_id, lambda rid, result: self.events.put((rid, result)))
 
     def _fill(self) -> bool:
-        """Starts trials in free slots; False once no trial will start any more."""
+        """Starts trials in free slots; False once no trial will start any more.
+
+        Trials that just ended were told without waiting for the database: the Ask here writes them in
+        the same group commit (or the explicit commit does), before any new run starts.
+        """
         definition = self.manager.definition(self.name_)
         deadline = self.manager.study_attr(self.name_, DEADLINE_ATTR)
-        if deadline is not None and time.time() >= deadline:
-            return False
         free = definition.parallelism - len(self.active)
-        if free <= 0:
-            return True
+        timed_out = deadline is not None and time.time() >= deadline
+        if timed_out or free <= 0:
+            self.manager.commit()
+            return not timed_out
         trials = self.manager.ask(self.name_, free, worker="scheduler")
         for trial in trials:
             self._launch(definition, trial, 0)
@@ -258,8 +262,8 @@ class _StudyLoop(threading.Thread):
         self._launch(definition, trial, retry + 1)
 
     def _tell(self, number: int, state: TrialState, value: float | None = None, *, error: str = "") -> None:
-        try:
-            self.manager.tell(self.name_, number, state, value, error=error)
+        try:  # written by the next Ask or commit in _fill: one database round trip per slot refill
+            self.manager.tell(self.name_, number, state, value, error=error, wait=False)
         except EhrlabError as exc:
             if isinstance(exc, UnavailableError):
                 raise

@@ -375,11 +375,12 @@ class StudyManager:
         return self.cache.storage.get_trial(trial_id)
 
     def tell(self, name: str, number: int, state: TrialState, value: float | None = None, *, error: str = "",
-             retry: bool = False, attrs: Mapping[str, Any] | None = None) -> TrialInfo:
+             retry: bool = False, attrs: Mapping[str, Any] | None = None, wait: bool = True) -> TrialInfo:
         """Finishes a trial. Telling a finished trial the state it already has is a no-op (retried RPCs).
 
         With `retry`, a failed trial is followed by a new trial with the same parameters while
         `max_retries` allows; the new trial is handed out by the next Ask before any fresh point.
+        `wait=False` returns before the write (the caller's next commit covers it: see `commit`).
         """
         live = self._get(name)
         trial = self._trial(live, number)
@@ -401,8 +402,13 @@ class StudyManager:
         live.heartbeats.pop(number, None)
         if state == TrialState.FAIL and retry:
             self._enqueue_retry(live, storage.get_trial(trial._trial_id))
-        self.cache.commit()
+        if wait:
+            self.cache.commit()
         return TrialInfo.of(storage.get_trial(trial._trial_id))
+
+    def commit(self) -> None:
+        """Returns once every change made so far (by any caller) is in PostgreSQL."""
+        self.cache.commit()
 
     def _enqueue_retry(self, live: _LiveStudy, trial: FrozenTrial) -> bool:
         attempt = int(trial.user_attrs.get("attempt", 1))
