@@ -28,6 +28,10 @@ class PrintingReporter(MemoryReporter):
         shown = " ".join(f"{k}={v:.4g}" for k, v in values.items())
         print(f"  step {step}: {shown}", flush=True)
 
+    def progress(self, fraction: float, message: str) -> None:
+        super().progress(fraction, message)
+        print(f"  {fraction:.0%} {message}", flush=True)
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -43,6 +47,7 @@ def main() -> None:
     parser.add_argument("--n-synthetic", type=int, default=0, help="0: as many as training records")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--work", default="/tmp/ehrgen-quality")
+    parser.add_argument("--model", default="", help="evaluate this train_generator artifact instead of training")
     args = parser.parse_args()
 
     import torch
@@ -60,25 +65,31 @@ def main() -> None:
     train_params = {"seed": args.seed, "size": args.size, "epochs": args.epochs, "batch_size": args.batch_size,
                     "lr": args.lr, "max_len": args.max_len, "min_code_count": args.min_code_count,
                     "tokenizer": args.tokenizer, "log_every": 100, "checkpoint_every": 100_000}
-    started = time.perf_counter()
-    model, _ = run_local("train_generator", train_params, {"cohort": cohort}, store=store,
-                         reporter=PrintingReporter())
-    train_s = time.perf_counter() - started
+    started, cpu_started = time.perf_counter(), time.process_time()
+    if args.model:
+        model = Path(args.model)
+    else:
+        model, _ = run_local("train_generator", train_params, {"cohort": cohort}, store=store,
+                             reporter=PrintingReporter())
+    train_s, train_cpu_s = time.perf_counter() - started, time.process_time() - cpu_started
     training = json.loads((model / "model" / "training.json").read_text())
     records = training["records"]
     n_synthetic = args.n_synthetic or records["train"]
     evaluate_params = {"seed": args.seed, "n_synthetic": n_synthetic,
                        "sampling": {"max_visits": 128, "max_codes_per_visit": 40, "batch_size": 512}}
-    started = time.perf_counter()
-    evaluation, _ = run_local("evaluate_generator", evaluate_params, {"model": model, "cohort": cohort}, store=store)
-    evaluate_s = time.perf_counter() - started
+    started, cpu_started = time.perf_counter(), time.process_time()
+    evaluation, _ = run_local("evaluate_generator", evaluate_params, {"model": model, "cohort": cohort}, store=store,
+                              reporter=PrintingReporter())
+    evaluate_s, evaluate_cpu_s = time.perf_counter() - started, time.process_time() - cpu_started
     report = json.loads((evaluation / "report.json").read_text())
     result = {"train_params": train_params, "records": records, "parameters": training["parameters"],
-              "steps": training["steps"], "train_seconds": train_s, "evaluate_seconds": evaluate_s,
+              "steps": training["steps"], "train_seconds": train_s, "train_cpu_seconds": train_cpu_s,
+              "evaluate_seconds": evaluate_s, "evaluate_cpu_seconds": evaluate_cpu_s,
               "device": training["device"], "report": report, "artifacts": str(evaluation)}
     (work / "result.json").write_text(json.dumps(result, indent=1))
-    print(f"\n{training['parameters']:,} parameters, {records['train']:,} training records, {training['steps']} "
-          f"steps in {train_s / 60:.1f} min; {n_synthetic:,} synthetic records evaluated in {evaluate_s / 60:.1f} min")
+    print(f"\n{training['parameters']:,} parameters, {records['train']:,} training records, {training['steps']} steps "
+          f"in {train_s / 60:.1f} min ({train_cpu_s / 60:.1f} CPU min); {n_synthetic:,} synthetic records "
+          f"evaluated in {evaluate_s / 60:.1f} min ({evaluate_cpu_s / 60:.1f} CPU min)")
     print(f"{'target':<34} {'value':>8}  {'bound':<8} met")
     for path, target in report["targets"].items():
         value = target["value"]

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -406,7 +406,8 @@ def perplexity(bundle: GeneratorBundle, patients: Sequence[Patient], *, seed: in
 # -- the task --------------------------------------------------------------------------------------------
 
 def evaluate_generator(bundle: GeneratorBundle, heldout: Sequence[Patient], train: Sequence[Patient],
-                       params: EvaluateGeneratorParams, *, plots_dir: Path | None = None
+                       params: EvaluateGeneratorParams, *, plots_dir: Path | None = None,
+                       progress: Callable[[float, str], None] = lambda fraction, message: None
                        ) -> tuple[dict[str, Any], list[Patient]]:
     """Generates records for the held-out demographics, then the full report (with perplexity and targets)
     and, given a directory, the plots."""
@@ -422,7 +423,12 @@ def evaluate_generator(bundle: GeneratorBundle, heldout: Sequence[Patient], trai
     sources = np.arange(n) % len(heldout) if n <= len(heldout) else rng.integers(0, len(heldout), n)
     requests = [Request(heldout[i].age, heldout[i].sex) for i in sources]
     generator = Generator(bundle, device=pick_device(params.device))
-    synthetic = list(generator.generate(requests, seed=params.seed, sampling=params.sampling))
+    synthetic = []
+    for record in generator.generate(requests, seed=params.seed, sampling=params.sampling):
+        synthetic.append(record)
+        if len(synthetic) % params.sampling.batch_size == 0:
+            progress(0.9 * len(synthetic) / n, f"generated {len(synthetic)} of {n} records")
+    progress(0.9, "comparing")
     report = evaluate_records(heldout, synthetic, train=train, seed=params.seed, max_members=params.max_members)
     if params.perplexity_records:
         report["perplexity"] = perplexity(bundle, heldout[: params.perplexity_records], seed=params.seed)
@@ -462,8 +468,8 @@ def run_task(ctx: TaskContext) -> None:
     train, heldout = cohort_splits(bundle, cohort)
     if "heldout" in ctx.inputs:
         heldout = load_patients(ctx.inputs["heldout"])
-    ctx.progress(0.05, message=f"generating {params.n_synthetic or len(heldout)} records")
-    report, synthetic = evaluate_generator(bundle, heldout, train, params, plots_dir=ctx.output_dir)
+    report, synthetic = evaluate_generator(bundle, heldout, train, params, plots_dir=ctx.output_dir,
+                                           progress=lambda fraction, message: ctx.progress(fraction, message=message))
     write_jsonl(synthetic, ctx.output_dir / "synthetic.jsonl")
     (ctx.output_dir / "report.json").write_text(json.dumps(report, indent=1, allow_nan=True))
     ctx.add_results(flatten(report))

@@ -214,8 +214,10 @@ def train_generator(train: Sequence[Patient], validation: Sequence[Patient], par
         skip_batches = 0
         epoch += 1
         if val_encoded:
+            started = time.perf_counter()
             values = validation_metrics(model, val_encoded, tokenizer, batch_size=params.batch_size, seed=params.seed,
                                         corruption=corruption, device=device, dtype=dtype)
+            tally.started += time.perf_counter() - started   # training throughput leaves validation out
             report(step, values)
             metrics = {**metrics, **values}
     model.eval()
