@@ -76,6 +76,7 @@ def test_encoder_from_the_model_registry(minilm: str, sentences_csv: Path, tmp_p
     assert caught.value.exit_code == EXIT_CONFIG and "no model named 'nosuchmodel'" in str(caught.value)
 
 
+@pytest.mark.slow
 def test_a_retried_attempt_resumes_from_its_checkpoint(minilm: str, sentences_csv: Path, tmp_path: Path) -> None:
     class CrashAtEpoch2(MemoryReporter):
         def intermediate(self, step: int, value: float) -> bool:
