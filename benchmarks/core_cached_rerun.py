@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -94,17 +95,25 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
 
-    steps = args.layers * args.width
     print(f"machine: {machine()}")
     work = Path(tempfile.mkdtemp(prefix="ehrlab-bench-rerun-"))
-    files = write_spec(work, args.layers, args.width, uuid.uuid4().hex[:8])
+    try:
+        measure(work, args.layers, args.width, args.repeats)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def measure(work: Path, layers: int, width: int, repeats: int) -> None:
+    """Runs every runner on a `layers` x `width` pipeline written under `work` and prints the tables."""
+    steps = layers * width
+    files = write_spec(work, layers, width, uuid.uuid4().hex[:8])
 
     reference_artifacts = work / "reference-artifacts"
     assert seed003_reference.run(files, reference_artifacts) == (steps, 0)
-    rows = [timed("seed-003 reference, in-process", args.repeats,
+    rows = [timed("seed-003 reference, in-process", repeats,
                   lambda: _check(seed003_reference.run(files, reference_artifacts), (0, steps)))]
     command = [sys.executable, "-m", "benchmarks.seed003_reference", str(work), str(reference_artifacts)]
-    rows.append(timed("seed-003 reference, new process", args.repeats, lambda: _check(
+    rows.append(timed("seed-003 reference, new process", repeats, lambda: _check(
         tuple(json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout).values()),
         (0, steps))))
 
@@ -119,17 +128,17 @@ def main() -> None:
             final = client.wait(client.submit(files).id, timeout=600)
             _check((final.state, final.counts.cached), (common_pb2.EXPERIMENT_STATE_SUCCEEDED, steps))
 
-        rows.append(timed("ehrlab, Python client (submit + wait)", args.repeats, rerun, stack))
+        rows.append(timed("ehrlab, Python client (submit + wait)", repeats, rerun, stack))
         env = {**os.environ, **stack.env()}
         cli = [sys.executable, "-m", "ehrlab.cli.main", "submit", *map(str, files), "--wait"]
-        rows.append(timed("ehrlab CLI: ehrlab submit ... --wait", args.repeats,
+        rows.append(timed("ehrlab CLI: ehrlab submit ... --wait", repeats,
                           lambda: subprocess.run(cli, check=True, env=env, capture_output=True), stack))
 
     median = {row.runner: statistics.median(row.seconds) for row in rows}
     print(table([{"runner": row.runner, "steps": steps, "median s": median[row.runner], "min s": min(row.seconds),
                   "max s": max(row.seconds), "cpu s/run (all processes)": row.cpu_seconds, "load 1m": row.load}
                  for row in rows],
-                title=f"\nFully cached re-run of a {steps}-step pipeline, {args.repeats} runs each (target < 2 s)"))
+                title=f"\nFully cached re-run of a {steps}-step pipeline, {repeats} runs each (target < 2 s)"))
     reference, reference_process, client_run, cli_run = rows
     print(table([
         {"comparison": "ehrlab client / reference in-process",
