@@ -14,8 +14,9 @@ model's distribution restricted to what may come next:
 "A code" is always one the patient may have (ehrlab.cohort.icd9 rules for the record's age and sex)
 and not yet in the current visit; length limits close visits and records in time. So every record
 is well formed, has no age- or sex-impossible code and no duplicate within a visit, whatever the
-weights say. Sampling: temperature, top-k, top-p, or greedy. Rows that finish leave the batch (their
-cache rows are dropped), so a batch costs what its longest record costs and little more.
+weights say. Sampling: temperature, top-k, top-p, or greedy. The self-attention cache is preallocated
+for the whole record; finished rows idle until a quarter of the batch is done and then leave it with
+their cache rows, so a batch costs about what its records cost, not its size times its longest record.
 """
 
 from __future__ import annotations
@@ -178,14 +179,15 @@ class Generator:
         while True:
             logits = self.model.logits(hidden[:, -1]).float()
             if sampling.hierarchical == "frequency":
-                logits[self.is_category[state.last], self.code_offset:] = self.code_log_freq
+                after_category = self.is_category[state.last][:, None]
+                logits[:, self.code_offset:] = torch.where(after_category, self.code_log_freq,
+                                                           logits[:, self.code_offset:])
             token = _sample(logits.masked_fill(~self._allowed(state, sampling, max_len), NEG_INF), sampling, generator)
-            forced = state.length < state.prefix_len
-            if bool(forced.any()):
-                position = state.length.clamp(max=state.prefix.shape[1] - 1)
-                token = torch.where(forced, state.prefix.gather(1, position[:, None])[:, 0], token)
-            live = (state.last != EOS).nonzero()[:, 0]          # finished rows idle on <pad> until dropped
-            out[state.rows[live], state.length[live]] = token[live]
+            # one host sync per step (the count of finished rows): everything else stays on the device
+            position = state.length.clamp(max=state.prefix.shape[1] - 1)
+            token = torch.where(state.length < state.prefix_len, state.prefix.gather(1, position[:, None])[:, 0], token)
+            slot = state.length.clamp(max=max_len - 1)          # finished rows idle on </s> and write nothing
+            out[state.rows, slot] = torch.where(state.last == EOS, out[state.rows, slot], token)
             self._advance(state, token)
             done = state.last == EOS
             finished = int(done.sum())
@@ -232,9 +234,9 @@ class Generator:
         is_code = self.is_code[token]
         starts = token == VISIT
         state.codes_in_visit = torch.where(starts, 0, state.codes_in_visit + is_code.long())
-        state.used[starts] = False
-        code_rows = is_code.nonzero()[:, 0]
-        state.used[code_rows, token[code_rows] - self.code_offset] = True
+        state.used &= ~starts[:, None]
+        column = (token - self.code_offset).clamp(min=0)[:, None]
+        state.used.scatter_(1, column, state.used.gather(1, column) | is_code[:, None])
         state.visits = state.visits + (token == END_VISIT).long()
         state.last = token
         state.length = state.length + 1
