@@ -185,7 +185,8 @@ def train_generator(train: Sequence[Patient], validation: Sequence[Patient], par
             if index < skip_batches:
                 continue
             tensors = to_device(batch, device)
-            torch.manual_seed(params.seed * 1_000_003 + step)  # dropout masks do not depend on where a run resumed
+            # dropout masks are a function of (seed, epoch, batch), not of where an attempt resumed
+            torch.manual_seed(int(np.random.SeedSequence([params.seed, epoch, index]).generate_state(1)[0]))
             with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
                 loss, logits = forward(**tensors)
             (loss / params.grad_accum).backward()
@@ -220,6 +221,9 @@ def train_generator(train: Sequence[Patient], validation: Sequence[Patient], par
             tally.started += time.perf_counter() - started   # training throughput leaves validation out
             report(step, values)
             metrics = {**metrics, **values}
+    if val_encoded and "val_loss" not in metrics:   # resumed from the last checkpoint: nothing left to train
+        metrics = validation_metrics(model, val_encoded, tokenizer, batch_size=params.batch_size, seed=params.seed,
+                                     corruption=corruption, device=device, dtype=dtype)
     model.eval()
     code_counts = Counter(code for p in train for visit in p.visits for code in visit)
     training = {"records": {"train": len(train), "validation": len(validation)}, "steps": step, "epochs": epoch,
