@@ -132,3 +132,21 @@ def test_jsonl_and_missing_inputs(cohort_file: Path, tmp_path: Path) -> None:
     with pytest.raises(SpecError, match="age must not be negative") as error:
         read_jsonl(bad)
     assert error.value.path == "line 2.age" and error.value.source == str(bad)
+
+
+def test_mimic3_csvs_become_records(tmp_path: Path) -> None:
+    """A MIMIC-III directory is converted through ehrlab.cohort.mimic3: one visit per admission."""
+    root = tmp_path / "mimic"
+    root.mkdir()
+    (root / "PATIENTS.csv").write_text('SUBJECT_ID,GENDER,DOB,DOD\n1,F,2100-01-01 00:00:00,\n'
+                                       '2,M,2080-06-01 00:00:00,\n')
+    (root / "ADMISSIONS.csv").write_text(
+        "SUBJECT_ID,HADM_ID,ADMITTIME,DISCHTIME,DEATHTIME\n"
+        "1,10,2150-01-01 00:00:00,2150-01-05 00:00:00,\n1,11,2152-03-01 00:00:00,2152-03-04 00:00:00,\n"
+        "2,20,2150-02-01 00:00:00,2150-02-03 00:00:00,\n")
+    (root / "DIAGNOSES_ICD.csv").write_text(
+        "SUBJECT_ID,HADM_ID,SEQ_NUM,ICD9_CODE\n1,10,1,4019\n1,10,2,4280\n1,11,1,25000\n2,20,1,486\n")
+    patients = sorted(load_patients(root), key=lambda p: p.subject_id)
+    assert [p.sex for p in patients] == ["F", "M"]
+    assert patients[0].visits == (("ICD9CM/401.9", "ICD9CM/428.0"), ("ICD9CM/250.00",))
+    assert patients[0].age == pytest.approx(50.0, abs=0.1) and patients[1].age == pytest.approx(69.7, abs=0.1)
