@@ -18,8 +18,8 @@ DASHBOARDS = sorted((ROOT / "charts" / "ehrlab" / "dashboards").glob("*.json"))
 RULES = ROOT / "charts" / "ehrlab" / "files" / "prometheus-rules.yaml"
 # what Grafana would put in for its built-in and the dashboards' variables
 VARIABLES = {"$__rate_interval": "1m", "$__interval": "15s", "$__range": "1h", "${datasource}": "prometheus"}
-# panels that need something the platform does not run (exporters) or export yet
-EXTERNAL = ("kube_pod_", "DCGM_", "ehrlab_hpo_trials", "ehrlab_trainer_tokens_per_second")
+# panels that need exporters the platform does not run (kube-state-metrics, dcgm-exporter)
+EXTERNAL = ("kube_pod_", "DCGM_")
 
 
 def panels() -> Iterator[tuple[str, str, str]]:

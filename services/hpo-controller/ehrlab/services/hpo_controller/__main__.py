@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from prometheus_client import REGISTRY
+
 from ehrlab.core.errors import UnavailableError
 from ehrlab.core.service import serve
 from ehrlab.core.serving import Server
 from ehrlab.core.settings import Settings
+from ehrlab.hpo.metrics import TrialCounts
 from ehrlab.hpo.runners import ControllerRunner
 from ehrlab.hpo.scheduler import TrialScheduler
 from ehrlab.hpo.studies import StudyManager
@@ -24,9 +27,12 @@ def setup(server: Server, settings: Settings) -> Callable[[], None]:
     scheduler = TrialScheduler(manager, ControllerRunner(Client.connect()))
     server.add(hpo_pb2_grpc.add_HpoControllerServicer_to_server, HpoControllerServicer(manager, scheduler),
                "ehrlab.v1.HpoController")
+    trial_counts = TrialCounts(manager)
+    REGISTRY.register(trial_counts)
     scheduler.resume_all()
 
     def stop() -> None:
+        REGISTRY.unregister(trial_counts)
         scheduler.close()
         manager.close()
 
