@@ -10,6 +10,7 @@ import pytest
 from ehrlab.core.channels import open_channel
 from ehrlab.core.serving import Server
 from ehrlab.core.settings import Settings
+from ehrlab.core.wire import from_struct, to_struct
 from ehrlab.grading import wire
 from ehrlab.grading.fake_llm import FakeLLM
 from ehrlab.services.grader.servicer import GraderServicer
@@ -37,9 +38,9 @@ def model(fake: FakeLLM, **extra: str) -> grader_pb2.ModelRef:
 def test_generate_and_grade_through_the_service(grader: grader_pb2_grpc.GraderStub, fake_llm: FakeLLM) -> None:
     note = grader.GenerateNote(grader_pb2.GenerateNoteRequest(model=model(fake_llm), transcript="PATIENT: A cough.",
                                                               seed=3))
-    assert "cough" in wire.from_struct(note.note)["subjective"] and note.model_used == "m"
+    assert "cough" in from_struct(note.note)["subjective"] and note.model_used == "m"
     graded = grader.GradeNote(grader_pb2.GradeNoteRequest(
-        model=model(fake_llm), note=wire.struct(NOTE), criteria=[wire.criterion(c) for c in criteria(3)],
+        model=model(fake_llm), note=to_struct(NOTE), criteria=[wire.criterion(c) for c in criteria(3)],
         transcript="t"))
     assert [g.id for g in graded.grades] == [0, 1, 2]
     # criterion 0 (weight 1) fully met, criterion 1 (weight 2) missing, negative criterion 2 fully avoided
@@ -50,7 +51,7 @@ def test_generate_and_grade_through_the_service(grader: grader_pb2_grpc.GraderSt
 def test_offline_grading_through_the_service(grader: grader_pb2_grpc.GraderStub) -> None:
     offline = grader_pb2.ModelRef(vendor="offline")
     note = grader.GenerateNote(grader_pb2.GenerateNoteRequest(
-        model=offline, transcript="PATIENT: hi", facts=wire.struct({"subjective": ["Documents fact number 0"]})))
+        model=offline, transcript="PATIENT: hi", facts=to_struct({"subjective": ["Documents fact number 0"]})))
     graded = grader.GradeNote(grader_pb2.GradeNoteRequest(model=offline, note=note.note,
                                                           criteria=[wire.criterion(c) for c in criteria(2)]))
     assert graded.grades[0].satisfaction == 100.0 and graded.model_used == "template"
@@ -67,7 +68,7 @@ def test_failures_say_whether_to_retry(grader: grader_pb2_grpc.GraderStub, fake_
                                        code: grpc.StatusCode, kind: str) -> None:
     fake_llm.queue([fault])
     with pytest.raises(grpc.RpcError) as raised:
-        grader.GradeNote(grader_pb2.GradeNoteRequest(model=model(fake_llm), note=wire.struct(NOTE),
+        grader.GradeNote(grader_pb2.GradeNoteRequest(model=model(fake_llm), note=to_struct(NOTE),
                                                      criteria=[wire.criterion(c) for c in criteria(3)],
                                                      timeout_seconds=0.5))
     assert raised.value.code() is code
@@ -80,10 +81,10 @@ def test_failures_say_whether_to_retry(grader: grader_pb2_grpc.GraderStub, fake_
     ({"criteria": [grader_pb2.Criterion(criterion="c", sense=grader_pb2.SENSE_POSITIVE)]}, "criteria[0].weight"),
     ({"model": grader_pb2.ModelRef(vendor="nope")}, "model.vendor"),
     ({"model": grader_pb2.ModelRef(vendor="openai-compatible")}, "model"),
-    ({"note": wire.struct({})}, "note"),
+    ({"note": to_struct({})}, "note"),
 ])
 def test_bad_requests_name_the_field(grader: grader_pb2_grpc.GraderStub, request_fields: dict, field: str) -> None:
-    body = {"model": grader_pb2.ModelRef(vendor="offline"), "note": wire.struct(NOTE),
+    body = {"model": grader_pb2.ModelRef(vendor="offline"), "note": to_struct(NOTE),
             "criteria": [wire.criterion(c) for c in criteria(2)], **request_fields}
     with pytest.raises(grpc.RpcError) as raised:
         grader.GradeNote(grader_pb2.GradeNoteRequest(**body))

@@ -13,7 +13,8 @@ import pytest
 from ehrlab.core.channels import open_channel
 from ehrlab.core.serving import Server
 from ehrlab.core.settings import Settings
-from ehrlab.hpo.api import definition_to_request, from_struct
+from ehrlab.core.wire import from_struct
+from ehrlab.hpo.api import definition_to_request
 from ehrlab.hpo.storage import optuna_url
 from ehrlab.hpo.studies import StudyManager, parse_definition
 from ehrlab.services.hpo_controller.servicer import HpoControllerServicer

@@ -208,17 +208,14 @@ def _generate_here(model: str, demographics: list[tuple[float, str]], count: int
 
 def _generate_remote(ctx: click.Context, model: str, demographics: list[tuple[float, str]], count: int,
                      history: list[list[str]], seed: int, sampling: dict[str, Any]) -> list:
-    from google.protobuf import struct_pb2
-
     from ehrlab.client import rpc_errors
+    from ehrlab.core.wire import to_struct
     from ehrlab.ehrgen.records import Patient
     from ehrlab.v1 import ehr_generator_pb2
 
     sex_enum = {"F": ehr_generator_pb2.SEX_FEMALE, "M": ehr_generator_pb2.SEX_MALE}
-    struct = struct_pb2.Struct()
-    struct.update(sampling)
     request = ehr_generator_pb2.GenerateRequest(
-        model=model, count=count, seed=seed, sampling=struct,
+        model=model, count=count, seed=seed, sampling=to_struct(sampling),
         demographics=[ehr_generator_pb2.Demographics(age=age, sex=sex_enum.get(str(sex).upper(), 0))
                       for age, sex in demographics],
         history=[ehr_generator_pb2.Visit(codes=visit) for visit in history])

@@ -22,6 +22,7 @@ from ehrlab.core.errors import (
     UnavailableError,
 )
 from ehrlab.core.settings import Settings, load_settings
+from ehrlab.core.wire import to_struct
 from ehrlab.grading import wire
 from ehrlab.grading.model import (
     Case,
@@ -158,7 +159,7 @@ class GradingClient:
 
     def record_note(self, key: NoteKey, note: dict[str, Any], attempt: int) -> NoteResult:
         return wire.note_result_from(self._call(self.stub.RecordNote, grading_pb2.RecordNoteRequest(
-            key=wire.note_key(key), attempt=attempt, note=wire.struct(note))))
+            key=wire.note_key(key), attempt=attempt, note=to_struct(note))))
 
     def record_note_failure(self, key: NoteKey, error: ErrorRecord) -> NoteResult:
         return wire.note_result_from(self._call(self.stub.RecordNote, grading_pb2.RecordNoteRequest(

@@ -16,6 +16,7 @@ from prometheus_client import Counter
 from ehrlab.core.db import Database
 from ehrlab.core.errors import SpecError
 from ehrlab.core.serving import Server
+from ehrlab.core.wire import from_struct, to_timestamp
 from ehrlab.grading import wire
 from ehrlab.grading.kinds import grading_code_version
 from ehrlab.grading.store import GradingStore
@@ -94,7 +95,7 @@ class GradingStoreServicer(grading_pb2_grpc.GradingStoreServicer):
     def GetExperiment(self, request: Any, context: grpc.ServicerContext) -> Any:
         experiment = self.store.get_experiment(self._experiment_id(request.experiment))
         skipped = [grading_pb2.SkippedCase(case_id=r["case_id"], case_name=r["name"], reason=r["skip_reason"],
-                                           time=wire.timestamp(r["skipped_at"]))
+                                           time=to_timestamp(r["skipped_at"]))
                    for r in self.store.skipped_cases(experiment.id)]
         return grading_pb2.ExperimentDetail(experiment=wire.experiment(experiment),
                                             case_ids=self.store.experiment_case_ids(experiment.id),
@@ -143,7 +144,7 @@ class GradingStoreServicer(grading_pb2_grpc.GradingStoreServicer):
         key = wire.note_key_from(request.key)
         outcome = request.WhichOneof("outcome")
         if outcome == "note":
-            stored = self.store.record_note(key, wire.from_struct(request.note), request.attempt)
+            stored = self.store.record_note(key, from_struct(request.note), request.attempt)
         elif outcome == "error":
             stored = self.store.record_note_failure(key, wire.error_from(request.error).model_copy(
                 update={"attempt": request.attempt}))
@@ -176,7 +177,7 @@ class GradingStoreServicer(grading_pb2_grpc.GradingStoreServicer):
 
         def counts(row: dict[str, Any]) -> Any:
             return grading_pb2.OutcomeCounts(total=row["total"], successful=row["successful"], failed=row["failed"],
-                                             last_update=wire.timestamp(row["last_update"]))
+                                             last_update=to_timestamp(row["last_update"]))
 
         return grading_pb2.GradingProgress(
             notes=counts(figures["notes"]), grades=counts(figures["grades"]),
@@ -191,7 +192,7 @@ class GradingStoreServicer(grading_pb2_grpc.GradingStoreServicer):
         return grading_pb2.RecentActivityResponse(activity=[
             grading_pb2.Activity(what=r["what"], id=r["id"], case_id=r["case_id"], pair_id=r["pair_id"],
                                  replication=r["replication"], rubric_id=r["rubric_id"] or 0, failed=r["failed"],
-                                 updated=wire.timestamp(r["updated"])) for r in rows])
+                                 updated=to_timestamp(r["updated"])) for r in rows])
 
     def ListNotes(self, request: Any, context: grpc.ServicerContext) -> Any:
         after, size = _page(request.page)

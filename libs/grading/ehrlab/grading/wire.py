@@ -8,13 +8,11 @@ request is refused with the same messages and key paths as a bad file (`cases[0]
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any, TypeVar
-
-from google.protobuf import json_format, struct_pb2, timestamp_pb2
 
 from ehrlab.core.config import SpecModel, validate
 from ehrlab.core.errors import SpecError
+from ehrlab.core.wire import from_struct, from_timestamp, to_struct, to_timestamp
 from ehrlab.grading.cases import CaseFile
 from ehrlab.grading.model import (
     Case,
@@ -44,29 +42,6 @@ SENSES = {Sense.POSITIVE: grader_pb2.SENSE_POSITIVE, Sense.NEGATIVE: grader_pb2.
 VALIDATIONS = {Validation.NOT_EVALUATED: grading_pb2.VALIDATION_NOT_EVALUATED,
                Validation.REFUSED: grading_pb2.VALIDATION_REFUSED,
                Validation.ACCEPTED: grading_pb2.VALIDATION_ACCEPTED}
-
-
-def struct(value: dict[str, Any] | None) -> struct_pb2.Struct:
-    message = struct_pb2.Struct()
-    if value:
-        message.update(value)
-    return message
-
-
-def from_struct(message: struct_pb2.Struct) -> dict[str, Any]:
-    return json_format.MessageToDict(message)
-
-
-def timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None:
-    if value is None:
-        return None
-    message = timestamp_pb2.Timestamp()
-    message.FromDatetime(value.astimezone(UTC))
-    return message
-
-
-def from_timestamp(message: timestamp_pb2.Timestamp, present: bool) -> datetime | None:
-    return message.ToDatetime(tzinfo=UTC) if present else None
 
 
 # ---- models -----------------------------------------------------------------------------------------------
@@ -112,9 +87,9 @@ def criteria_from(messages: Any, path: str = "criteria") -> list[Criterion]:
 def rubric(value: Rubric) -> grading_pb2.Rubric:
     """A rubric, stored (with its ids) or not yet."""
     return grading_pb2.Rubric(id=getattr(value, "id", 0), case_id=getattr(value, "case_id", 0), author=value.author,
-                              validation=VALIDATIONS[value.validation], validated_at=timestamp(value.validated_at),
+                              validation=VALIDATIONS[value.validation], validated_at=to_timestamp(value.validated_at),
                               criteria=[criterion(c) for c in value.criteria],
-                              created=timestamp(getattr(value, "created", None)))
+                              created=to_timestamp(getattr(value, "created", None)))
 
 
 def rubric_dict(message: grading_pb2.Rubric) -> dict[str, Any]:
@@ -123,20 +98,20 @@ def rubric_dict(message: grading_pb2.Rubric) -> dict[str, Any]:
         if message.validation == number:
             body["validation"] = validation.value
     if message.HasField("validated_at"):
-        body["validated_at"] = message.validated_at.ToDatetime(tzinfo=UTC)
+        body["validated_at"] = from_timestamp(message.validated_at)
     return body
 
 
 def stored_rubric_from(message: grading_pb2.Rubric) -> StoredRubric:
-    return StoredRubric(id=message.id, case_id=message.case_id, created=from_timestamp(message.created,
-                        message.HasField("created")), **rubric_dict(message))
+    return StoredRubric(id=message.id, case_id=message.case_id, created=from_timestamp(message.created),
+                        **rubric_dict(message))
 
 
 def grading_case(value: Case | StoredCase, rubrics: Sequence[Rubric] | None = None) -> grading_pb2.GradingCase:
     """A case, stored or not yet, with its rubrics or the ones given."""
     return grading_pb2.GradingCase(id=getattr(value, "id", 0), name=value.name, transcript=value.transcript,
-                                   facts=struct(value.facts), source=value.source,
-                                   created=timestamp(getattr(value, "created", None)),
+                                   facts=to_struct(value.facts), source=value.source,
+                                   created=to_timestamp(getattr(value, "created", None)),
                                    rubrics=[rubric(r) for r in (value.rubrics if rubrics is None else rubrics)])
 
 
@@ -148,7 +123,7 @@ def case_dict(message: grading_pb2.GradingCase) -> dict[str, Any]:
 def stored_case_from(message: grading_pb2.GradingCase) -> StoredCase:
     body = case_dict(message)
     body["rubrics"] = [stored_rubric_from(r) for r in message.rubrics]
-    return StoredCase(id=message.id, created=from_timestamp(message.created, message.HasField("created")), **body)
+    return StoredCase(id=message.id, created=from_timestamp(message.created), **body)
 
 
 def cases_from(messages: Any) -> list[Case]:
@@ -160,7 +135,7 @@ def experiment(value: Experiment) -> grading_pb2.GradingExperiment:
     return grading_pb2.GradingExperiment(id=value.id, name=value.name, code_version=value.code_version,
                                          note_replications=value.note_replications,
                                          grade_replications=value.grade_replications, description=value.description,
-                                         created=timestamp(value.created))
+                                         created=to_timestamp(value.created))
 
 
 def definition_from(message: grading_pb2.GradingExperiment) -> ExperimentDefinition:
@@ -173,8 +148,7 @@ def definition_from(message: grading_pb2.GradingExperiment) -> ExperimentDefinit
 def experiment_from(message: grading_pb2.GradingExperiment) -> Experiment:
     return Experiment(id=message.id, name=message.name, code_version=message.code_version,
                       note_replications=message.note_replications, grade_replications=message.grade_replications,
-                      description=message.description, created=from_timestamp(message.created,
-                                                                              message.HasField("created")))
+                      description=message.description, created=from_timestamp(message.created))
 
 
 def pair(value: ModelPair) -> grading_pb2.ModelPair:
@@ -191,12 +165,12 @@ def pair_from(message: grading_pb2.ModelPair) -> ModelPair:
 # ---- notes and grades ---------------------------------------------------------------------------------------------
 def error(value: ErrorRecord) -> grading_pb2.ErrorRecord:
     return grading_pb2.ErrorRecord(attempt=value.attempt, type=value.type, message=value.message,
-                                   time=timestamp(value.time))
+                                   time=to_timestamp(value.time))
 
 
 def error_from(message: grading_pb2.ErrorRecord) -> ErrorRecord:
     return ErrorRecord(attempt=message.attempt, type=message.type or "error", message=message.message,
-                       time=from_timestamp(message.time, message.HasField("time")))
+                       time=from_timestamp(message.time))
 
 
 def note_key(value: NoteKey) -> grading_pb2.NoteKey:
@@ -210,16 +184,16 @@ def note_key_from(message: grading_pb2.NoteKey) -> NoteKey:
 
 
 def note_result(value: NoteResult) -> grading_pb2.NoteResult:
-    return grading_pb2.NoteResult(id=value.id, key=note_key(value), note=struct(value.note), failed=value.failed,
+    return grading_pb2.NoteResult(id=value.id, key=note_key(value), note=to_struct(value.note), failed=value.failed,
                                   errors=[error(e) for e in value.errors], attempts=value.attempts,
-                                  updated=timestamp(value.updated))
+                                  updated=to_timestamp(value.updated))
 
 
 def note_result_from(message: grading_pb2.NoteResult) -> NoteResult:
     return NoteResult(id=message.id, **note_key_from(message.key).model_dump(),
                       note=from_struct(message.note) if not message.failed else None, failed=message.failed,
                       errors=[error_from(e) for e in message.errors], attempts=message.attempts,
-                      updated=from_timestamp(message.updated, message.HasField("updated")))
+                      updated=from_timestamp(message.updated))
 
 
 def criterion_grade(value: CriterionGrade) -> grader_pb2.CriterionGrade:
@@ -245,7 +219,7 @@ def grade_result(value: GradeResult) -> grading_pb2.GradeResult:
     return grading_pb2.GradeResult(id=value.id, key=grade_key(value), grades=[criterion_grade(g) for g in value.grades],
                                    overall=value.overall or 0.0, failed=value.failed,
                                    errors=[error(e) for e in value.errors], attempts=value.attempts,
-                                   updated=timestamp(value.updated))
+                                   updated=to_timestamp(value.updated))
 
 
 def grade_result_from(message: grading_pb2.GradeResult) -> GradeResult:
@@ -253,7 +227,7 @@ def grade_result_from(message: grading_pb2.GradeResult) -> GradeResult:
                        grades=criterion_grades_from(message.grades),
                        overall=None if message.failed else message.overall, failed=message.failed,
                        errors=[error_from(e) for e in message.errors], attempts=message.attempts,
-                       updated=from_timestamp(message.updated, message.HasField("updated")))
+                       updated=from_timestamp(message.updated))
 
 
 def checked(model: type[M], body: dict[str, Any], path: str) -> M:

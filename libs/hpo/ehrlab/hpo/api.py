@@ -1,19 +1,17 @@
 """Conversions between the hpo-controller's protobuf messages and the library's types.
 
-Protobuf Structs keep every number as a double, so values are turned back into ints where they are
-whole numbers; a search space therefore travels with explicit `type`s (SearchSpace.to_dict gives them).
+Protobuf Structs keep every number as a double (ehrlab.core.wire turns whole numbers back into ints),
+so a search space travels with explicit `type`s (SearchSpace.to_dict gives them).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import UTC
 from typing import Any
 
-from google.protobuf import json_format, struct_pb2, timestamp_pb2
 from optuna.trial import TrialState
 
 from ehrlab.core.errors import SpecError
+from ehrlab.core.wire import from_struct, from_timestamp, to_struct, to_timestamp
 from ehrlab.hpo.studies import StudyDefinition, StudySummary, TrialInfo
 from ehrlab.v1 import hpo_pb2
 
@@ -25,35 +23,6 @@ STATE_TO_PROTO = {
 STATE_FROM_PROTO = {v: k for k, v in STATE_TO_PROTO.items()}
 DIRECTION_TO_PROTO = {"maximize": hpo_pb2.DIRECTION_MAXIMIZE, "minimize": hpo_pb2.DIRECTION_MINIMIZE}
 DIRECTION_FROM_PROTO = {v: k for k, v in DIRECTION_TO_PROTO.items()}
-
-
-def to_struct(value: Mapping[str, Any] | None) -> struct_pb2.Struct:
-    struct = struct_pb2.Struct()
-    if value:
-        struct.update(_jsonable(value))
-    return struct
-
-
-def from_struct(struct: struct_pb2.Struct) -> dict[str, Any]:
-    return _ints(json_format.MessageToDict(struct))
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
-
-
-def _ints(value: Any) -> Any:
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
-        return int(value)
-    if isinstance(value, dict):
-        return {k: _ints(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_ints(v) for v in value]
-    return value
 
 
 def definition_to_request(definition: StudyDefinition) -> hpo_pb2.CreateStudyRequest:
@@ -90,22 +59,14 @@ def definition_from_request(request: hpo_pb2.CreateStudyRequest) -> dict[str, An
     return data
 
 
-def _timestamp(moment: Any) -> timestamp_pb2.Timestamp | None:
-    if moment is None:
-        return None
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(moment.astimezone(UTC))
-    return stamp
-
-
 def trial_to_proto(trial: TrialInfo) -> hpo_pb2.Trial:
     message = hpo_pb2.Trial(
         number=trial.number, state=STATE_TO_PROTO[trial.state], params=to_struct(trial.params),
         intermediate=[hpo_pb2.IntermediateValue(step=step, value=value)
                       for step, value in sorted(trial.intermediate.items())],
         experiment_id=str(trial.user_attrs.get("experiment_id", "")), error=trial.error, attempt=trial.attempt,
-        retry_of=int(trial.user_attrs.get("retry_of", 0)), started=_timestamp(trial.started),
-        finished=_timestamp(trial.finished), attrs=to_struct(trial.user_attrs),
+        retry_of=int(trial.user_attrs.get("retry_of", 0)), started=to_timestamp(trial.started),
+        finished=to_timestamp(trial.finished), attrs=to_struct(trial.user_attrs),
     )
     if trial.value is not None:
         message.value = trial.value
@@ -118,8 +79,7 @@ def trial_from_proto(message: hpo_pb2.Trial) -> TrialInfo:
         value=message.value if message.HasField("value") else None,
         intermediate={item.step: item.value for item in message.intermediate},
         user_attrs=from_struct(message.attrs),
-        started=message.started.ToDatetime(UTC) if message.HasField("started") else None,
-        finished=message.finished.ToDatetime(UTC) if message.HasField("finished") else None,
+        started=from_timestamp(message.started), finished=from_timestamp(message.finished),
     )
 
 

@@ -20,7 +20,8 @@ from typing import Any
 
 import click
 
-from ehrlab.hpo.api import from_struct, trial_from_proto
+from ehrlab.core.wire import from_struct
+from ehrlab.hpo.api import trial_from_proto
 from ehrlab.hpo.spec import STAGES, load_spec
 from ehrlab.hpo.studies import StudyDefinition
 from ehrlab.v1 import hpo_pb2

@@ -16,7 +16,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ehrlab.client import rpc_errors
-from ehrlab.hpo.api import definition_to_request, from_struct, trial_from_proto
+from ehrlab.core.wire import from_struct
+from ehrlab.hpo.api import definition_to_request, trial_from_proto
 from ehrlab.hpo.studies import StudyDefinition, TrialInfo
 from ehrlab.v1 import hpo_pb2
 

@@ -20,7 +20,7 @@ import time
 from collections.abc import Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import optuna
@@ -164,7 +164,7 @@ class TrialInfo:
     def of(cls, trial: FrozenTrial) -> TrialInfo:
         params = trial.params or trial.system_attrs.get("fixed_params", {})
         return cls(trial.number, trial.state, dict(params), trial.value, dict(trial.intermediate_values),
-                   dict(trial.user_attrs), trial.datetime_start, trial.datetime_complete)
+                   dict(trial.user_attrs), _aware(trial.datetime_start), _aware(trial.datetime_complete))
 
     @property
     def error(self) -> str:
@@ -173,6 +173,11 @@ class TrialInfo:
     @property
     def attempt(self) -> int:
         return int(self.user_attrs.get("attempt", 1))
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """Optuna's naive local times as aware ones."""
+    return None if moment is None else moment.astimezone(UTC)
 
 
 @dataclass

@@ -15,34 +15,30 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+from google.protobuf import struct_pb2
+from prometheus_client import Counter
+
 from ehrlab.core.artifacts import ArtifactStore, open_store
 from ehrlab.core.artifacts.manifest import artifact_prefix, load_complete, materialize
 from ehrlab.core.config import validate
 from ehrlab.core.errors import NotFoundError, SpecError
 from ehrlab.core.settings import Settings
+from ehrlab.core.wire import from_struct, to_struct
 from ehrlab.ehrgen import registry
 from ehrlab.ehrgen.artifact import GeneratorBundle, load_bundle
 from ehrlab.ehrgen.data import load_patients
 from ehrlab.ehrgen.generate import Generator, requests_for
 from ehrlab.ehrgen.kinds import EvaluateGeneratorParams, SamplingParams
 from ehrlab.v1 import common_pb2, ehr_generator_pb2, ehr_generator_pb2_grpc
-from google.protobuf import json_format, struct_pb2
-from prometheus_client import Counter
 
 GENERATED = Counter("ehrlab_ehrgen_generated_records_total", "Synthetic records streamed by Generate", ["model"])
 SEX_OF = {ehr_generator_pb2.SEX_FEMALE: "F", ehr_generator_pb2.SEX_MALE: "M"}
 ENUM_OF = {"F": ehr_generator_pb2.SEX_FEMALE, "M": ehr_generator_pb2.SEX_MALE}
 
 
-def _struct(value: dict[str, Any]) -> struct_pb2.Struct:
-    struct = struct_pb2.Struct()
-    struct.update(_plain(value))
-    return struct
-
-
 def _params(model: type, message: struct_pb2.Struct, path: str) -> Any:
     try:
-        return validate(model, json_format.MessageToDict(message))
+        return validate(model, from_struct(message))
     except SpecError as exc:
         raise SpecError(exc.message, path=f"{path}.{exc.path}" if exc.path else path) from None
 
@@ -132,7 +128,7 @@ class EhrGeneratorServicer(ehr_generator_pb2_grpc.EhrGeneratorServicer):
             train, _ = cohort_splits(loaded.bundle, self._records(request.cohort, "cohort"))
         with loaded.lock:
             report, _ = evaluate_generator(loaded.bundle, heldout, train, params)
-        return ehr_generator_pb2.EvaluateResponse(report=_struct(report))
+        return ehr_generator_pb2.EvaluateResponse(report=to_struct(report))
 
     def DescribeModel(self, request: ehr_generator_pb2.DescribeModelRequest,
                       context: grpc.ServicerContext) -> ehr_generator_pb2.ModelDescription:
@@ -148,16 +144,5 @@ class EhrGeneratorServicer(ehr_generator_pb2_grpc.EhrGeneratorServicer):
         metrics = {**training.get("metrics", {}), **({"targets": loaded.pointer["targets"]}
                                                      if loaded.pointer.get("targets") else {})}
         return ehr_generator_pb2.ModelDescription(
-            model=request.model, config=_struct(config), training_data=_struct(data),
-            parameters=bundle.model.num_parameters(), metrics=_struct(metrics))
-
-
-def _plain(value: Any) -> Any:
-    """JSON-ready values for a Struct: NaN and infinities become null (a Struct cannot hold them)."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
-        return None
-    return value
+            model=request.model, config=to_struct(config), training_data=to_struct(data),
+            parameters=bundle.model.num_parameters(), metrics=to_struct(metrics))

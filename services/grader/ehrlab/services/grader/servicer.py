@@ -19,6 +19,7 @@ import grpc
 from prometheus_client import Counter, Histogram
 
 from ehrlab.core.errors import SpecError
+from ehrlab.core.wire import from_struct, to_struct
 from ehrlab.grading import wire
 from ehrlab.grading.backends import DEFAULT_TIMEOUT_S, BackendError, TransientBackendError, backend_for, model_name
 from ehrlab.grading.scoring import score_grades
@@ -56,15 +57,15 @@ class GraderServicer(grader_pb2_grpc.GraderServicer):
             raise SpecError("required", path="transcript")
         timeout_s = request.timeout_seconds or DEFAULT_TIMEOUT_S
         note = self._run("generate_note", spec.vendor.value, lambda: backend_for(spec, timeout_s=timeout_s)
-                         .generate_note(request.transcript, wire.from_struct(request.facts), request.seed), context)
-        return grader_pb2.GenerateNoteResponse(note=wire.struct(note), model_used=model_name(spec))
+                         .generate_note(request.transcript, from_struct(request.facts), request.seed), context)
+        return grader_pb2.GenerateNoteResponse(note=to_struct(note), model_used=model_name(spec))
 
     def GradeNote(self, request: Any, context: grpc.ServicerContext) -> Any:
         spec = wire.model_spec_from(request.model)
         criteria = wire.criteria_from(request.criteria)
         if not criteria:
             raise SpecError("at least one criterion is required", path="criteria")
-        note = wire.from_struct(request.note)
+        note = from_struct(request.note)
         if not note:
             raise SpecError("required", path="note")
         timeout_s = request.timeout_seconds or DEFAULT_TIMEOUT_S

@@ -6,26 +6,19 @@ new library's training kinds appear here without touching this service.
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
 import grpc
-from google.protobuf import json_format, struct_pb2
 
 from ehrlab.core.config import validate
 from ehrlab.core.errors import SpecError
 from ehrlab.core.kinds import TaskKind, get_kind, registry
+from ehrlab.core.wire import from_struct, to_struct
 from ehrlab.v1 import common_pb2, trainer_pb2, trainer_pb2_grpc
 
 SERVICE = "trainer"
 log = logging.getLogger("ehrlab.trainer")
-
-
-def _struct(value: dict[str, Any]) -> struct_pb2.Struct:
-    message = struct_pb2.Struct()
-    message.update(json.loads(json.dumps(value, default=str)))
-    return message
 
 
 def _code_version(kind: TaskKind) -> str:
@@ -42,7 +35,7 @@ def model_kind(kind: TaskKind) -> trainer_pb2.ModelKind:
     resources = kind.resources
     return trainer_pb2.ModelKind(
         kind=kind.name, description=kind.description, gpu=resources.gpu > 0, metrics=list(kind.metrics),
-        params_schema=_struct(kind.params.model_json_schema()),
+        params_schema=to_struct(kind.params.model_json_schema()),
         resources=common_pb2.Resources(cpu=resources.cpu, memory_bytes=resources.memory, gpu=resources.gpu,
                                        node_pool=resources.node_pool),
         inputs=list(kind.inputs), optional_inputs=list(kind.optional_inputs), code_version=_code_version(kind))
@@ -71,7 +64,7 @@ def validate_train_spec(kind_name: str, params: dict[str, Any]) -> trainer_pb2.V
     except SpecError as exc:
         problems = getattr(exc, "problems", None) or [exc]
         return invalid(*(("params" + (f".{p.path}" if p.path else ""), p.message) for p in problems))
-    return trainer_pb2.ValidateTrainSpecResponse(valid=True, normalized=_struct(validated.model_dump(mode="json")))
+    return trainer_pb2.ValidateTrainSpecResponse(valid=True, normalized=to_struct(validated.model_dump(mode="json")))
 
 
 class TrainerServicer(trainer_pb2_grpc.TrainerServicer):
@@ -83,4 +76,4 @@ class TrainerServicer(trainer_pb2_grpc.TrainerServicer):
 
     def ValidateTrainSpec(self, request: trainer_pb2.ValidateTrainSpecRequest,
                           context: grpc.ServicerContext) -> trainer_pb2.ValidateTrainSpecResponse:
-        return validate_train_spec(request.kind, json_format.MessageToDict(request.params))
+        return validate_train_spec(request.kind, from_struct(request.params))
