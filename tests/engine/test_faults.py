@@ -42,6 +42,11 @@ def running(client: Client, experiment_id: str) -> int:
     return sum(t.state == c.TASK_STATE_RUNNING for t in client.tasks(experiment_id))
 
 
+def taken_up(stack: Stack) -> list[str]:
+    """Attempts a local worker has taken up: the launcher's `<attempt>.run` marks."""
+    return [path.name.removesuffix(".run") for path in (stack.home / "attempts").glob("*.run")]
+
+
 def attempt_rows(stack: Stack, experiment_id: str) -> list[dict]:
     with psycopg.connect(stack.database_url) as conn:
         return conn.execute("SELECT t.name, a.state FROM controller.attempts a JOIN controller.tasks t "
@@ -52,17 +57,25 @@ def test_controller_killed_mid_experiment_finishes_without_rerunning(stack_facto
     stack = stack_factory()
     client = stack.client()
     experiment = client.submit(fan_out(6, sleep_s=2.0, results=True))
-    wait_until(lambda: running(client, experiment.id) >= 3)
+    wait_until(lambda: running(client, experiment.id) >= 3 and len(taken_up(stack)) >= 3)
     stack.kill("controller")                       # SIGKILL: no chance to clean up
+    taken = taken_up(stack)
+    with psycopg.connect(stack.database_url) as conn:
+        started = {name for (name,) in conn.execute(
+            "SELECT t.name FROM controller.attempts a JOIN controller.tasks t ON t.id = a.task_id "
+            "WHERE t.experiment_id = %s AND a.id = ANY(%s)", (experiment.id, taken))}
     stack.restart("controller")
     final = client.wait(experiment.id, timeout=90)
     assert final.state == c.EXPERIMENT_STATE_SUCCEEDED, final.error
     tasks = client.tasks(final.id)
     rows = attempt_rows(stack, final.id)
-    assert all(t.state == c.TASK_STATE_SUCCEEDED and t.attempt == 1 for t in tasks), (
-        [(t.name, t.state, t.attempt, t.error) for t in tasks], rows)
-    assert sorted(name for name, state in rows) == sorted(t.name for t in tasks)   # one attempt per task
-    assert {state for _, state in rows} == {"succeeded"}
+    assert all(t.state == c.TASK_STATE_SUCCEEDED and t.attempt == sum(name == t.name for name, _ in rows)
+               for t in tasks), ([(t.name, t.state, t.attempt, t.error) for t in tasks], rows)
+    # one successful attempt per task; a launch lost in the kill before its worker took it up is redone
+    # (a disrupted attempt, which uses no attempt), and nothing that had started is run again
+    assert sorted(name for name, state in rows if state == "succeeded") == sorted(t.name for t in tasks), rows
+    assert {state for _, state in rows} <= {"succeeded", "disrupted"}, rows
+    assert started and not started & {name for name, state in rows if state == "disrupted"}, (started, rows)
     assert sorted(r["i"] for r in client.results(final.id)) == list(range(6))     # nothing lost
 
 
