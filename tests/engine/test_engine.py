@@ -101,7 +101,9 @@ def test_retry_task_reruns_the_failed_task_and_what_it_blocked(client: Client) -
                  "user": {"kind": "noop", "inputs": {"x": "bad"}}})
     final, tasks = run(client, body, max_attempts=1)
     assert final.state == FAILED
+    assert client.get_experiment(final.id).state == FAILED  # a finished experiment, answered from memory now …
     client.retry_task(tasks["bad"].id)
+    assert client.get_experiment(final.id).state != FAILED  # … until a retry revives it
     final = client.wait(final.id, timeout=60)
     tasks = {t.name: t for t in client.tasks(final.id)}
     assert final.state == SUCCEEDED and not final.error
@@ -227,3 +229,20 @@ def test_listing_tasks_pages_through_everything(client: Client) -> None:
         if not token:
             break
     assert names == [f"t{i:03d}" for i in range(25)]
+
+
+def test_optional_inputs_whose_producers_failed_are_left_out(client: Client) -> None:
+    body = spec({"good": {"kind": "noop", "params": {"results": [{"run": 1}]}},
+                 "bad": {"kind": "noop", "params": {"fail_attempts": 1}},
+                 "summary": {"kind": "noop_partial", "inputs": {"first": "good", "second": "bad"}}},
+                options={"retry_backoff_s": 0.05})
+    final, tasks = run(client, body, max_attempts=1)
+    assert final.state == FAILED                       # a task failed, and the experiment says so …
+    summary = tasks["summary"]
+    assert summary.state == c.TASK_STATE_SUCCEEDED     # … but the summary of what succeeded exists
+    assert set(summary.inputs) == {"first"} and summary.depends_on == ["good"]
+    partial = summary.key
+    final, tasks = run(client, body, max_attempts=2)   # now `bad` succeeds on its second attempt
+    assert final.state == SUCCEEDED
+    assert tasks["summary"].state == c.TASK_STATE_SUCCEEDED and set(tasks["summary"].inputs) == {"first", "second"}
+    assert tasks["summary"].key != partial             # the partial result was not taken for the full one

@@ -206,7 +206,7 @@ KINDS = (
              description="IPW, AIPW, TMLE (influence-curve and bootstrap SEs) and unadjusted RD/RR, "
                          "each scored against the true effect."),
     TaskKind(name="aggregate_estimates", service="trainer", params=AggregateEstimatesParams,
-             run=f"{_PKG}.aggregate:aggregate_estimates", optional_inputs=("*",),
+             run=f"{_PKG}.aggregate:aggregate_estimates", optional_inputs=("*",), partial_inputs=True,
              code=(f"{_PKG}.aggregate", f"{_PKG}.files"), resources=Resources(cpu=1, memory="2Gi"),
              timeout_s=900,
              description="Coverage, bias, RMSE, within-run and across-run spread per experiment, arm and "

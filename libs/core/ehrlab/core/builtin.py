@@ -51,4 +51,7 @@ KINDS = (
     TaskKind(name="noop", service="controller", params=NoopParams, run="ehrlab.core.builtin:noop",
              optional_inputs=("*",), resources=Resources(cpu=0.1, memory="64Mi"), timeout_s=600,
              description="Does nothing unless told to (benchmarks, fault drills)."),
+    TaskKind(name="noop_partial", service="controller", params=NoopParams, run="ehrlab.core.builtin:noop",
+             optional_inputs=("*",), partial_inputs=True, resources=Resources(cpu=0.1, memory="64Mi"),
+             timeout_s=600, description="noop that runs without inputs whose producers failed."),
 )

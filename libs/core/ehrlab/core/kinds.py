@@ -80,7 +80,9 @@ class TaskKind:
     params:        the parameter model; unknown keys and wrong types are errors
     run:           "module:function" taking a TaskContext; imported lazily
     inputs:        names of required inputs (upstream outputs or sources)
-    optional_inputs: names of inputs that may be absent
+    optional_inputs: names of inputs that may be absent ("*": any name, none required)
+    partial_inputs: when the producer of an optional input fails, run without that input instead of
+                   being skipped (aggregations over runs of which some may fail)
     version:       bump by hand to invalidate every cached output of this kind
     code:          modules whose source is part of the code version (default: run's module)
     resources:     default resources; a spec may override them per task
@@ -95,6 +97,7 @@ class TaskKind:
     run: str
     inputs: tuple[str, ...] = ()
     optional_inputs: tuple[str, ...] = ()
+    partial_inputs: bool = False
     version: str = "1"
     code: tuple[str, ...] = ()
     resources: Resources = field(default_factory=Resources)

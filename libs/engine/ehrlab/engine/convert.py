@@ -5,24 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from google.protobuf import struct_pb2, timestamp_pb2
-
+from ehrlab.core.wire import to_struct as struct
+from ehrlab.core.wire import to_timestamp as timestamp
 from ehrlab.engine.model import RUNNING, TASK_STATE_NAMES, ExperimentRecord, TaskRecord
 from ehrlab.v1 import common_pb2, controller_pb2
-
-
-def struct(value: dict[str, Any]) -> struct_pb2.Struct:
-    message = struct_pb2.Struct()
-    message.update(value)
-    return message
-
-
-def timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None:
-    if value is None:
-        return None
-    message = timestamp_pb2.Timestamp()
-    message.FromDatetime(value)
-    return message
 
 
 def times(created: datetime | None, started: datetime | None, finished: datetime | None) -> common_pb2.Timestamps:

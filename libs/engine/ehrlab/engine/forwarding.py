@@ -15,7 +15,6 @@ import fcntl
 import io
 import json
 import logging
-import math
 import threading
 import time
 from collections import OrderedDict
@@ -27,6 +26,7 @@ import grpc
 
 from ehrlab.core.artifacts import ArtifactStore
 from ehrlab.core.artifacts.manifest import Manifest, load_complete, read_results
+from ehrlab.core.wire import to_struct
 from ehrlab.engine import convert
 from ehrlab.engine.model import CACHED, ExperimentRecord, TaskRecord
 from ehrlab.v1 import common_pb2, result_store_pb2, result_store_pb2_grpc
@@ -154,7 +154,7 @@ class Forwarder:
                 results.append(result_store_pb2.TaskResults(
                     experiment_id=job.experiment_id, task_id=job.task_id, task_name=job.task_name, kind=job.kind,
                     labels=job.labels, cache_hit=job.cached,
-                    rows=[common_pb2.ResultRow(values=convert.struct(_jsonable(r))) for r in rows]))
+                    rows=[common_pb2.ResultRow(values=to_struct(r)) for r in rows]))
                 if job.files:
                     local.append((job, rows))
         if self.stub is not None:
@@ -212,17 +212,3 @@ def _append_csv(handle: io.TextIOWrapper, records: list[dict[str, Any]]) -> None
 
 def _cell(value: Any) -> Any:
     return json.dumps(value) if isinstance(value, (dict, list)) else value
-
-
-def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
-    """Struct holds only JSON values: NaN and infinities (common in metrics) become null."""
-    def clean(value: Any) -> Any:
-        if isinstance(value, float) and not math.isfinite(value):
-            return None
-        if isinstance(value, dict):
-            return {str(k): clean(v) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [clean(v) for v in value]
-        return value
-
-    return clean(row)

@@ -14,6 +14,7 @@ anything. External sources contribute a digest of their *content* (not their pat
 
 from __future__ import annotations
 
+import heapq
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -231,19 +232,16 @@ def _topological_order(names: list[str], deps: dict[str, list[str]], by_name: di
     for name in names:
         for dep in deps[name]:
             users[dep].append(name)
+    ready = [i for i, name in enumerate(names) if remaining[name] == 0]  # a heap of planner positions
     position = {name: i for i, name in enumerate(names)}
-    ready = sorted((n for n in names if remaining[n] == 0), key=position.__getitem__, reverse=True)
     order: list[str] = []
     while ready:
-        name = ready.pop()
+        name = names[heapq.heappop(ready)]
         order.append(name)
-        released = []
         for user in users[name]:
             remaining[user] -= 1
             if remaining[user] == 0:
-                released.append(user)
-        ready.extend(sorted(released, key=position.__getitem__, reverse=True))
-        ready.sort(key=position.__getitem__, reverse=True)
+                heapq.heappush(ready, position[user])
     if len(order) < len(names):
         cycle = _find_cycle({n for n in names if remaining[n] > 0}, deps)
         node = by_name[cycle[0]]

@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 from ehrlab.core.artifacts import ArtifactStore
 from ehrlab.core.artifacts.manifest import load_complete, load_many
 from ehrlab.core.errors import ConflictError, FailedPreconditionError, NotFoundError
+from ehrlab.core.hashing import hash_value
 from ehrlab.core.kinds import get_kind
 from ehrlab.core.runner import InputRef, TaskSpec
 from ehrlab.engine import convert, metrics, store
@@ -80,6 +81,7 @@ class Engine:
         self._completed_prefixes: set[str] = set()
         self._waiting_checked = 0.0
         self._dirty_tasks: dict[str, TaskRecord] = {}
+        self._rekeyed: dict[str, TaskRecord] = {}                 # tasks whose key and inputs changed
         self._dirty_experiments: dict[str, ExperimentRecord] = {}
         self._new_attempts: list[dict[str, Any]] = []
         self._attempt_updates: list[dict[str, Any]] = []
@@ -88,6 +90,8 @@ class Engine:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.lock = threading.RLock()
+        self.reactivations = 0  # finished experiments made active again (see _reactivate)
+        self._finishing: list[str] = []  # experiments finished in this pass, announced after the commit
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -253,21 +257,20 @@ class Engine:
     # --- the pass --------------------------------------------------------------------------------
 
     def reconcile(self) -> None:
+        """One pass. Everything it decided is committed in one transaction before any attempt launches."""
         with self.lock:
             self._run_commands()
             for result in self.launcher.poll():
                 self._on_result(result)
             self._release_delayed()
             launches = self._select_launches()
-        self._flush()
-        if launches:
-            # handles are not stored: launchers find their attempts again (attempt files, Job labels)
-            self.launcher.launch(launches)
-        with self.lock:
             self._note_waiting()
             for exp in list(self.experiments.values()):
                 self._maybe_finish(exp)
         self._flush()
+        if launches:
+            # handles are not stored: launchers find their attempts again (attempt files, Job labels)
+            self.launcher.launch(launches)
         with self.lock:
             for exp in [e for e in self.experiments.values() if e.state in EXP_FINISHED]:
                 self._unregister(exp)
@@ -306,7 +309,12 @@ class Engine:
             experiments, self._dirty_experiments = list(self._dirty_experiments.values()), {}
             new, self._new_attempts = self._new_attempts, []
             updates, self._attempt_updates = self._attempt_updates, []
-        store.flush(self.db, tasks=tasks, new_attempts=new, attempt_updates=updates, experiments=experiments)
+            rekeyed, self._rekeyed = list(self._rekeyed.values()), {}
+            finishing, self._finishing = self._finishing, []
+        store.flush(self.db, tasks=tasks, new_attempts=new, attempt_updates=updates, experiments=experiments,
+                    rekeyed=rekeyed)
+        for experiment_id in finishing:
+            self.bus.finish(experiment_id)
 
     # --- registration ----------------------------------------------------------------------------
 
@@ -385,13 +393,17 @@ class Engine:
             self._set_state(exp, task, CANCELLED, "cancelled")
             return
         deps = [exp.tasks[name] for name in task.depends_on]
-        broken = next((d for d in deps if d.state in (FAILED, CANCELLED, SKIPPED)), None)
-        if broken is not None:
-            self._set_state(exp, task, SKIPPED, f"input {broken.name!r} {TASK_STATE_NAMES[broken.state]}")
+        broken = [d for d in deps if d.state in (FAILED, CANCELLED, SKIPPED)]
+        droppable = self._optional_inputs_of(task, broken)
+        if broken and droppable is None:
+            first = broken[0]
+            self._set_state(exp, task, SKIPPED, f"input {first.name!r} {TASK_STATE_NAMES[first.state]}")
             self._evaluate_users(exp, task)
             return
-        if not all(d.state in DONE for d in deps):
+        if not all(d.state in DONE or d in broken for d in deps):
             return
+        if droppable:
+            self._run_without(exp, task, droppable)
         if not task.forced and task.prefix in self._completed_prefixes:
             manifest = load_complete(self.artifacts, task.prefix)
             if manifest is not None:
@@ -403,6 +415,45 @@ class Engine:
             return
         self._set_state(exp, task, READY)
         self._enqueue(exp, task)
+
+    def _optional_inputs_of(self, task: TaskRecord, broken: list[TaskRecord]) -> list[str] | None:
+        """The inputs fed by `broken` upstream tasks if the kind can do without every one of them
+        (aggregations over runs that may fail); None if the task cannot run without them."""
+        if not broken:
+            return []
+        kind = get_kind(task.kind)
+        if not kind.partial_inputs:
+            return None
+        optional = set(kind.optional_inputs)
+        names = {d.name for d in broken}
+        dropped = [n for n, ref in task.inputs.items() if ref.get("node") in names]
+        fed = {ref.get("node") for n, ref in task.inputs.items() if n in dropped}
+        if fed != names:  # an ordering-only dependency failed
+            return None
+        if "*" in optional or all(n in optional for n in dropped):
+            return dropped
+        return None
+
+    def _run_without(self, exp: ExperimentRecord, task: TaskRecord, dropped: list[str]) -> None:
+        """Drops inputs whose producers failed. The task and everything it feeds get derived keys:
+        a partial result must never be taken for the complete one, in this experiment or a later one."""
+        producers = {task.inputs[name]["node"] for name in dropped}
+        for name in dropped:
+            del task.inputs[name]
+        task.depends_on = [n for n in task.depends_on if n not in producers]  # stored: a restart sees the same
+        stack, seen = [task], set()
+        while stack:
+            current = stack.pop()
+            if current.name in seen:
+                continue
+            seen.add(current.name)
+            current.key = hash_value({"key": current.key, "without": sorted(dropped), "at": task.name})[:40]
+            for ref in current.inputs.values():  # users read the re-keyed output
+                if ref.get("node") in seen:
+                    ref["key"] = exp.tasks[ref["node"]].key
+            self._rekeyed[current.id] = current
+            stack.extend(exp.tasks[name] for name in exp.users.get(current.name, ()))
+        log.info("%s: running %s without inputs %s (their producers did not succeed)", exp.id, task.name, dropped)
 
     def _evaluate_users(self, exp: ExperimentRecord, task: TaskRecord) -> None:
         for name in exp.users.get(task.name, ()):
@@ -434,10 +485,10 @@ class Engine:
             if entry is None:
                 continue
             exp, task = entry
-            if not task.results_done:
+            if not task.results_done:  # stored in bulk when the experiment finishes (forwarding is idempotent)
                 task.results_done = True
                 exp.pending_results -= 1
-                self._dirty_tasks[task.id] = task
+                self.wake()
 
     def _enqueue(self, exp: ExperimentRecord, task: TaskRecord) -> None:
         heapq.heappush(self._ready[exp.id], (task.seq, task.id))
@@ -493,7 +544,7 @@ class Engine:
                 inputs[name] = InputRef(uri=ref["uri"], digest=ref.get("digest", ""))
         spec = TaskSpec(task_id=task.id, kind=task.kind, key=task.key, dataset=task.dataset, params=task.params,
                         inputs=inputs, experiment_id=exp.id, name=task.name, attempt=number,
-                        store_uri=self.artifacts.uri, labels=task.labels)
+                        store_uri=self.artifacts.uri, labels=task.labels, resources=task.resources.model_dump())
         return Attempt(attempt_id=f"{task.id}.{number}", task_id=task.id, experiment_id=exp.id, number=number,
                        spec=spec, kind=get_kind(task.kind), resources=task.resources, timeout_s=task.timeout_s)
 
@@ -619,6 +670,7 @@ class Engine:
 
     def _reactivate(self, experiment_id: str) -> None:
         """Loads a finished experiment back into the engine (for a retry)."""
+        self.reactivations += 1  # readers caching finished experiments drop what they read before
         row = store.get_experiment_row(self.db, experiment_id)
         exp = store.experiment_from_row(row)
         for task_row in store.list_task_rows(self.db, experiment_id, states=[], kind="", page_size=10**9,
@@ -650,4 +702,4 @@ class Engine:
         if self.forwarder:
             self.forwarder.resync(exp)
         log.info("experiment %s (%s) %s: %s", exp.id, exp.name, EXP_STATE_NAMES[state], exp.counts_dict())
-        self.bus.finish(exp.id)
+        self._finishing.append(exp.id)  # watchers hear of it once it is committed

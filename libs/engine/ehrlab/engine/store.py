@@ -102,7 +102,8 @@ def load_active(db: Database) -> tuple[list[ExperimentRecord], list[dict[str, An
 
 
 def flush(db: Database, *, tasks: Iterable[TaskRecord] = (), new_attempts: Iterable[dict[str, Any]] = (),
-          attempt_updates: Iterable[dict[str, Any]] = (), experiments: Iterable[ExperimentRecord] = ()) -> None:
+          attempt_updates: Iterable[dict[str, Any]] = (), experiments: Iterable[ExperimentRecord] = (),
+          rekeyed: Iterable[TaskRecord] = ()) -> None:
     """Writes a tick's changes in one transaction (retried as a whole if the connection drops)."""
     task_rows = [(t.state, t.attempts, t.launches, t.not_before, t.error, t.output_digest, t.output_size,
                   t.results_done, t.started_at, t.finished_at, t.id) for t in tasks]
@@ -110,9 +111,11 @@ def flush(db: Database, *, tasks: Iterable[TaskRecord] = (), new_attempts: Itera
                 for e in experiments]
     new_rows = [(a["id"], a["task_id"], a["number"], a["state"], a["launcher"], Jsonb(a["handle"]))
                 for a in new_attempts]
+    finished = [e.id for e in experiments if e.finished_at is not None]
     upd_rows = [(a["state"], Jsonb(a.get("handle", {})), a.get("message", ""), a.get("exit_code"),
                  a.get("finished_at"), a["id"]) for a in attempt_updates]
-    if not (task_rows or exp_rows or new_rows or upd_rows):
+    rekey_rows = [(t.key, json.dumps(t.inputs), t.depends_on, t.id) for t in rekeyed]
+    if not (task_rows or exp_rows or new_rows or upd_rows or rekey_rows):
         return
 
     def write(conn: psycopg.Connection[Any]) -> None:
@@ -120,6 +123,8 @@ def flush(db: Database, *, tasks: Iterable[TaskRecord] = (), new_attempts: Itera
             if new_rows:
                 cur.executemany("INSERT INTO attempts (id, task_id, number, state, launcher, handle) "
                                 "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING", new_rows)
+            if rekey_rows:
+                cur.executemany("UPDATE tasks SET key = %s, inputs = %s, depends_on = %s WHERE id = %s", rekey_rows)
             if task_rows:
                 cur.executemany("UPDATE tasks SET state = %s, attempts = %s, launches = %s, not_before = %s, "
                                 "error = %s, output_digest = %s, output_size = %s, results_done = %s, "
@@ -130,6 +135,9 @@ def flush(db: Database, *, tasks: Iterable[TaskRecord] = (), new_attempts: Itera
             if exp_rows:
                 cur.executemany("UPDATE experiments SET state = %s, cancel_requested = %s, error = %s, counts = %s, "
                                 "started_at = %s, finished_at = %s WHERE id = %s", exp_rows)
+            if finished:  # their results were all forwarded (an experiment only finishes then)
+                cur.execute("UPDATE tasks SET results_done = true WHERE experiment_id = ANY(%s) AND NOT results_done "
+                            "AND state IN (4, 5)", (finished,))
 
     db.run(write)
 

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import grpc
-from google.protobuf import json_format
 
 from ehrlab.core.config import Layer
 from ehrlab.core.errors import NotFoundError, SpecError
-from ehrlab.core.hashing import canonical_json
 from ehrlab.core.kinds import registry
 from ehrlab.core.planning import PlanContext, planners
+from ehrlab.core.wire import from_struct
 from ehrlab.engine import convert, store
 from ehrlab.engine.events import END
 from ehrlab.engine.model import EXP_FINISHED, ExperimentRecord, TaskRecord
@@ -23,11 +24,7 @@ from ehrlab.v1 import common_pb2, controller_pb2, controller_pb2_grpc
 
 _DEFAULT_PAGE = 100
 _MAX_PAGE = 1000
-
-
-def _plain(struct: Any) -> dict[str, Any]:
-    """A Struct as plain Python, whole numbers back as ints (Struct keeps every number as a double)."""
-    return json.loads(canonical_json(json_format.MessageToDict(struct)))
+_FINISHED_CACHED = 1024  # finished experiments kept as answers to GetExperiment
 
 
 def _page_size(page: common_pb2.PageRequest) -> int:
@@ -41,6 +38,8 @@ class ControllerServicer(controller_pb2_grpc.ControllerServicer):
         self.engine = engine
         self.db = engine.db
         self.services = services or {}
+        self._finished: OrderedDict[str, controller_pb2.Experiment] = OrderedDict()  # by id, oldest first
+        self._finished_lock = threading.Lock()
 
     # --- experiments -----------------------------------------------------------------------------
 
@@ -48,7 +47,7 @@ class ControllerServicer(controller_pb2_grpc.ControllerServicer):
                          context: grpc.ServicerContext) -> controller_pb2.Experiment:
         if not request.layers:
             raise SpecError("at least one spec layer is required", path="layers")
-        layers = [Layer(layer.source or f"layer {i + 1}", _plain(layer.content))
+        layers = [Layer(layer.source or f"layer {i + 1}", from_struct(layer.content))
                   for i, layer in enumerate(request.layers)]
         opts = request.options
         overrides: dict[str, Any] = {}
@@ -75,13 +74,25 @@ class ControllerServicer(controller_pb2_grpc.ControllerServicer):
         snapshot = self.engine.snapshot(id_or_name)
         if snapshot is not None:
             return convert.experiment(*snapshot)
+        with self._finished_lock:
+            cached = self._finished.get(id_or_name)
+        if cached is not None:
+            return cached
+        reactivations = self.engine.reactivations
         row = store.get_experiment_row(self.db, id_or_name)
         if row is None:
             raise NotFoundError(f"no experiment {id_or_name!r}")
         snapshot = self.engine.snapshot(row["id"])  # found by name: it may be active
         if snapshot is not None:
             return convert.experiment(*snapshot)
-        return convert.experiment(store.experiment_from_row(row), row["counts"])
+        experiment = convert.experiment(store.experiment_from_row(row), row["counts"])
+        with self._finished_lock:
+            # a finished experiment changes only when a retry makes it active again (which empties this)
+            if experiment.state in EXP_FINISHED and reactivations == self.engine.reactivations:
+                self._finished[experiment.id] = experiment
+                while len(self._finished) > _FINISHED_CACHED:
+                    self._finished.popitem(last=False)
+        return experiment
 
     def GetExperiment(self, request: controller_pb2.GetExperimentRequest,
                       context: grpc.ServicerContext) -> controller_pb2.Experiment:
@@ -119,13 +130,13 @@ class ControllerServicer(controller_pb2_grpc.ControllerServicer):
             yield event(snapshot=True, experiment=experiment)
             for task in self._all_tasks(experiment.id):
                 yield event(snapshot=True, task=task)
-            if experiment.state in EXP_FINISHED and self.engine.snapshot(experiment.id) is None:
+            if experiment.state in EXP_FINISHED:  # (its END may have gone out before we subscribed)
                 return
             while context.is_active():
                 item = subscription.get(timeout=1.0)
-                if item is None:
-                    continue
-                if item is END:
+                if item is None and self.engine.snapshot(experiment.id) is not None:
+                    continue  # still active: keep waiting
+                if item is None or item is END:
                     yield event(experiment=self._experiment(experiment.id))
                     return
                 if isinstance(item, controller_pb2.Task):
@@ -209,6 +220,8 @@ class ControllerServicer(controller_pb2_grpc.ControllerServicer):
 
     def RetryTask(self, request: controller_pb2.RetryTaskRequest, context: grpc.ServicerContext) -> controller_pb2.Task:
         task = self.engine.retry(request.id)
+        with self._finished_lock:
+            self._finished.clear()
         return convert.task(task, self.engine.artifacts.uri)
 
     def ListTaskKinds(self, request: controller_pb2.ListTaskKindsRequest,
