@@ -5,6 +5,8 @@ Each area (tests/<area>/conftest.py) adds its own fixtures on top: real S3, Prom
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,9 +21,22 @@ pytest_plugins = ["tests.support.fixtures"]
 
 
 @pytest.fixture(scope="session")
-def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
+def server_root() -> Iterator[Path]:
+    """Where this test process keeps server data (PostgreSQL clusters, stacks).
+
+    Outside pytest's own temporary root on purpose: another pytest session resets that root to mode
+    0700, and PostgreSQL, which runs as its own user under root, would lose its data directory.
+    """
+    root = Path(tempfile.mkdtemp(prefix="ehrlab-tests-"))
+    root.chmod(0o755)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres(server_root: Path) -> Iterator[EmbeddedPostgres]:
     """A real PostgreSQL server for this test process (fsync off: nothing must survive a crash)."""
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data", durable=False)
+    server = EmbeddedPostgres(server_root / "pg", durable=False)
     server.start()
     yield server
     server.destroy()
@@ -52,32 +67,32 @@ def _start_stack(home: Path, services: tuple[str, ...] = START_ORDER) -> Stack:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(server_root: Path) -> Iterator[Stack]:
     """All seven services, an embedded PostgreSQL and a local artifact store, shared by a test process.
 
     `stack.client()` talks to it; `stack.env()` is the environment a subprocess (the CLI) needs.
     Experiments are independent, so tests share it; fault drills use `stack_factory` instead.
     """
-    running = _start_stack(tmp_path_factory.mktemp("stack") / ".ehrlab")
+    running = _start_stack(server_root / "stack" / ".ehrlab")
     yield running
     running.down()
 
 
 @pytest.fixture(scope="session")
-def core_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def core_stack(server_root: Path) -> Iterator[Stack]:
     """Only the controller and the result-store: for tests of the engine itself."""
-    running = _start_stack(tmp_path_factory.mktemp("core-stack") / ".ehrlab", ("result-store", "controller"))
+    running = _start_stack(server_root / "core-stack" / ".ehrlab", ("result-store", "controller"))
     yield running
     running.down()
 
 
 @pytest.fixture
-def stack_factory(tmp_path: Path) -> Iterator[Callable[..., Stack]]:
+def stack_factory(server_root: Path) -> Iterator[Callable[..., Stack]]:
     """Starts private stacks (for tests that kill or restart services); all are stopped afterwards."""
     started: list[Stack] = []
 
     def start(services: tuple[str, ...] = ("result-store", "controller"), **env: str) -> Stack:
-        home = tmp_path / f"stack{len(started)}" / ".ehrlab"
+        home = server_root / f"private-{uuid.uuid4().hex[:8]}" / ".ehrlab"
         running = Stack(home, services=services, durable=False,
                         extra_env={"EHRLAB_LOCAL_CPUS": "4", **env}).up(timeout=120)
         started.append(running)

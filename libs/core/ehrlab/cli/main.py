@@ -429,7 +429,9 @@ def task_run(ctx: click.Context, task_id: str, attempt: int) -> None:
         inputs={name: InputRef(uri=ref.uri if not ref.key else "", digest=ref.digest, dataset=ref.dataset,
                                kind=ref.kind, key=ref.key) for name, ref in message.inputs.items()},
         experiment_id=message.experiment_id, name=message.name, attempt=attempt or message.attempt,
-        store_uri=settings.store_uri, labels=dict(message.labels))
+        store_uri=settings.store_uri, labels=dict(message.labels),
+        resources={"cpu": message.resources.cpu or 1.0, "memory": message.resources.memory_bytes or (1 << 30),
+                   "gpu": message.resources.gpu, "node_pool": message.resources.node_pool})
     reporter = GrpcReporter(spec, settings)
     try:
         code, text = run_attempt(spec, reporter=reporter)

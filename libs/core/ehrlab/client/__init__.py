@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from google.protobuf import json_format, struct_pb2
 
 from ehrlab.core.channels import open_channel
 from ehrlab.core.config import Layer, load_layer
@@ -36,8 +35,8 @@ from ehrlab.core.errors import (
     SpecError,
     UnavailableError,
 )
-from ehrlab.core.hashing import canonical_json
 from ehrlab.core.settings import SERVICE_PORTS, load_settings
+from ehrlab.core.wire import from_struct, to_struct
 from ehrlab.v1 import (
     common_pb2,
     controller_pb2,
@@ -84,10 +83,19 @@ def rpc_errors(what: str) -> Iterator[None]:
         code, details = exc.code(), exc.details() or ""
         error = _ERRORS.get(code, EhrlabError)
         if error is SpecError:
-            raise SpecError(details) from None
+            raise _spec_error(exc, details) from None
         if error is UnavailableError:
             raise UnavailableError(f"{what}: service unavailable ({details or code.name})") from None
         raise error(details or f"{what}: {code.name}") from None
+
+
+def _spec_error(exc: grpc.RpcError, details: str) -> SpecError:
+    """The server's SpecError again, with the field path and source from its trailing metadata."""
+    trailers = dict(exc.trailing_metadata() or ())
+    path, source = trailers.get("ehrlab-field", ""), trailers.get("ehrlab-source", "")
+    prefix = ": ".join(part for part in (source, path) if part)
+    message = details[len(prefix) + 2:] if prefix and details.startswith(prefix + ": ") else details
+    return SpecError(message, path=path, source=source)
 
 
 def embedded_addresses(home: str | Path | None = None) -> dict[str, str]:
@@ -109,17 +117,6 @@ def _layers(spec: SpecInput | Sequence[SpecInput]) -> list[Layer]:
         else:
             layers.append(load_layer(item))
     return layers
-
-
-def _plain(struct: struct_pb2.Struct) -> dict[str, Any]:
-    """A Struct as plain Python; whole numbers come back as ints (Struct stores every number as a double)."""
-    return json.loads(canonical_json(json_format.MessageToDict(struct)))
-
-
-def _struct(value: Mapping[str, Any]) -> struct_pb2.Struct:
-    message = struct_pb2.Struct()
-    message.update(json.loads(json.dumps(value, default=str)))
-    return message
 
 
 class Client:
@@ -181,7 +178,8 @@ class Client:
 
         The same `request_id` always returns the same experiment, so a retried submit never runs twice.
         """
-        layers = [common_pb2.SpecLayer(source=layer.source, content=_struct(layer.content)) for layer in _layers(spec)]
+        layers = [common_pb2.SpecLayer(source=layer.source, content=to_struct(layer.content))
+                  for layer in _layers(spec)]
         request = controller_pb2.SubmitExperimentRequest(
             request_id=request_id or uuid.uuid4().hex, layers=layers, labels=dict(labels or {}),
             options=controller_pb2.SubmitOptions(force_kinds=list(force), skip_kinds=list(skip), failfast=failfast,
@@ -290,13 +288,13 @@ class Client:
                 task: str = "") -> list[dict[str, Any]]:
         """Result rows of an experiment: each row's values plus `task` and `kind`."""
         experiment_id = self.get_experiment(experiment).id
-        return [{"task": row.task_name, "kind": row.kind, **_plain(row.values)}
+        return [{"task": row.task_name, "kind": row.kind, **from_struct(row.values)}
                 for row in self._query(result_store_pb2.QUERY_TABLE_RESULTS, experiment_id=experiment_id, kind=kind,
                                        labels=dict(labels or {}), task_id=task)]
 
     def metrics(self, experiment: str, *, name: str = "", task: str = "") -> list[dict[str, Any]]:
         experiment_id = self.get_experiment(experiment).id
-        return [{"task_id": row.task_id, "kind": row.kind, **_plain(row.values)}
+        return [{"task_id": row.task_id, "kind": row.kind, **from_struct(row.values)}
                 for row in self._query(result_store_pb2.QUERY_TABLE_METRICS, experiment_id=experiment_id,
                                        metric_name=name, task_id=task)]
 

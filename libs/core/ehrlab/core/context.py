@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from ehrlab.core.artifacts import ArtifactStore
 from ehrlab.core.config import SpecModel
+from ehrlab.core.kinds import Resources
 
 
 class Reporter(Protocol):
@@ -76,9 +77,16 @@ class TaskContext:
     reporter: Reporter
     store: ArtifactStore | None = None
     labels: dict[str, str] = field(default_factory=dict)
+    resources: Resources = field(default_factory=Resources)
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("ehrlab.task"))
     _results: list[dict[str, Any]] = field(default_factory=list)
     _last_progress: float = 0.0
+
+    @property
+    def threads(self) -> int:
+        """How many threads this attempt should use: its cpu allowance, not the machine's cores (a
+        Kubernetes CPU limit, or other tasks sharing the machine, would be oversubscribed)."""
+        return max(1, int(self.resources.cpu))
 
     def add_results(self, rows: Iterable[Mapping[str, Any]]) -> None:
         """Result rows: written to results.jsonl in the outputs and sent to the result-store."""

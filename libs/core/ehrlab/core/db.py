@@ -50,8 +50,11 @@ class Database:
         self.pool.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[psycopg.Connection[Any]]:
-        with self.pool.connection() as conn:  # commits on success, rolls back on error
+    def transaction(self, timeout: float | None = None) -> Iterator[psycopg.Connection[Any]]:
+        """A connection in a transaction: commits on success, rolls back on error. Waits at most
+        `timeout` (default: the retry deadline, capped at 30 s) for a free or new connection."""
+        wait = min(self.retry_deadline_s, 30.0) if timeout is None else timeout
+        with self.pool.connection(timeout=max(wait, 0.1)) as conn:
             yield conn
 
     def run(self, work: Callable[[psycopg.Connection[Any]], T], *, deadline_s: float | None = None) -> T:
@@ -60,7 +63,7 @@ class Database:
         delay = 0.05
         while True:
             try:
-                with self.transaction() as conn:
+                with self.transaction(timeout=max(0.1, min(30.0, deadline - time.monotonic()))) as conn:
                     return work(conn)
             except _TRANSIENT as exc:
                 if time.monotonic() + delay > deadline:

@@ -62,9 +62,18 @@ class GrpcReporter:
         if not study or trial is None:
             return False
         stub = hpo_pb2_grpc.HpoControllerStub(self._channel("hpo-controller"))
-        reply = stub.ReportIntermediate(hpo_pb2.ReportIntermediateRequest(
-            study=study, trial=int(trial), step=step, value=value), timeout=30)
-        return reply.prune
+        request = hpo_pb2.ReportIntermediateRequest(study=study, trial=int(trial), step=step, value=value)
+        deadline = time.monotonic() + 60  # an hpo-controller restarting must not fail the trial's attempt
+        while True:
+            try:
+                return stub.ReportIntermediate(request, timeout=30).prune
+            except grpc.RpcError as exc:
+                if exc.code() == grpc.StatusCode.FAILED_PRECONDITION:
+                    return True  # the study no longer runs this trial: stop it
+                if exc.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) \
+                        or time.monotonic() > deadline:
+                    raise
+                time.sleep(1.0)
 
     def flush(self) -> None:
         if not self._buffer:

@@ -22,7 +22,7 @@ from ehrlab.core.artifacts import ArtifactStore, open_store
 from ehrlab.core.artifacts.manifest import RESULTS, Manifest, artifact_prefix, load_complete, materialize, publish
 from ehrlab.core.context import MemoryReporter, Reporter, TaskContext, TrialPruned
 from ehrlab.core.errors import SpecError
-from ehrlab.core.kinds import get_kind
+from ehrlab.core.kinds import Resources, get_kind
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_PRUNED = 0, 1, 2, 3
 log = logging.getLogger("ehrlab.runner")
@@ -58,6 +58,7 @@ class TaskSpec:
     attempt: int = 1
     store_uri: str = ""
     labels: dict[str, str] = field(default_factory=dict)
+    resources: dict[str, Any] = field(default_factory=dict)  # what the launcher gave the attempt
 
     @property
     def output_prefix(self) -> str:
@@ -161,6 +162,7 @@ def execute(spec: TaskSpec, *, store: ArtifactStore | None = None, reporter: Rep
             dataset=spec.dataset, attempt=spec.attempt, params=params,
             inputs=_resolve_inputs(spec, store, scratch), output_dir=output_dir, work_dir=work_dir,
             reporter=reporter, store=store, labels=dict(spec.labels),
+            resources=Resources.model_validate(spec.resources) if spec.resources else kind.resources,
         )
         try:
             kind.load()(ctx)

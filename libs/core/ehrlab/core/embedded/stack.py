@@ -99,20 +99,32 @@ class Stack:
             raise EhrlabError(f"a stack is already running in {self.home} (`ehrlab down` stops it)")
         self.postgres = EmbeddedPostgres(self.home / "pg", durable=self.durable)
         self.postgres.start()
-        ports = {name: (SERVICE_PORTS[name], 9101 + i) if self.fixed_ports and _free(SERVICE_PORTS[name])
-                 else (free_port(), free_port()) for i, name in enumerate(START_ORDER)}
-        self.processes = {name: ServiceProcess(name, 0, *ports[name], 0.0) for name in self.services}
-        try:
-            for name in self.services:
-                self._start(name)
-                if name == "result-store":  # the others talk to it as they start
-                    self._wait_healthy([name], timeout)
-            self._wait_healthy(self.services, timeout)
-        except Exception:
-            self.down()
-            raise
+        for attempt in range(3):  # free ports are picked before the services bind them: another may be quicker
+            self.processes = {name: ServiceProcess(name, 0, *self._ports(name, fixed=attempt == 0), 0.0)
+                              for name in self.services}
+            try:
+                for name in self.services:
+                    self._start(name)
+                    if name == "result-store":  # the others talk to it as they start
+                        self._wait_healthy([name], timeout)
+                self._wait_healthy(self.services, timeout)
+                break
+            except UnavailableError as exc:
+                self._stop_services()
+                if attempt == 2 or ("already in use" not in str(exc) and "cannot listen" not in str(exc)):
+                    self.down()
+                    raise
+            except Exception:
+                self.down()
+                raise
         self._save()
         return self
+
+    def _ports(self, name: str, *, fixed: bool) -> tuple[int, int]:
+        """(gRPC, metrics) ports: the well-known ones when asked for and free, else any free ones."""
+        if fixed and self.fixed_ports and _free(SERVICE_PORTS[name]):
+            return SERVICE_PORTS[name], 9101 + START_ORDER.index(name)
+        return free_port(), free_port()
 
     def _start(self, name: str) -> None:
         process = self.processes[name]
@@ -170,6 +182,13 @@ class Stack:
         return any(p.alive() for p in self.processes.values())
 
     def down(self, timeout: float = 20.0) -> None:
+        self._stop_services(timeout)
+        _stop_workers(self.home / "attempts")
+        if self.postgres is not None:
+            self.postgres.stop()
+        (self.home / STATE_FILE).unlink(missing_ok=True)
+
+    def _stop_services(self, timeout: float = 20.0) -> None:
         alive = [p for p in self.processes.values() if p.alive()]
         for process in alive:
             try:
@@ -182,10 +201,6 @@ class Stack:
                     os.killpg(process.pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
-        _stop_workers(self.home / "attempts")
-        if self.postgres is not None:
-            self.postgres.stop()
-        (self.home / STATE_FILE).unlink(missing_ok=True)
 
     # --- state file ------------------------------------------------------------------------------
 

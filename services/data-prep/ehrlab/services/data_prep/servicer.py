@@ -5,30 +5,12 @@ Bad requests raise SpecError / NotFoundError; the server maps them to INVALID_AR
 
 from __future__ import annotations
 
-import json
-from datetime import datetime
-from typing import Any
-
 import grpc
 import pyarrow as pa
-from google.protobuf import struct_pb2, timestamp_pb2
 
 from ehrlab.cohort.catalog import Catalog, Dataset, Description
+from ehrlab.core.wire import to_struct, to_timestamp
 from ehrlab.v1 import data_prep_pb2, data_prep_pb2_grpc
-
-
-def _struct(value: dict[str, Any]) -> struct_pb2.Struct:
-    message = struct_pb2.Struct()
-    message.update(json.loads(json.dumps(value, default=str)))
-    return message
-
-
-def _timestamp(value: datetime | str | None) -> timestamp_pb2.Timestamp | None:
-    if value is None:
-        return None
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(datetime.fromisoformat(value) if isinstance(value, str) else value)
-    return stamp
 
 
 def dataset_info(dataset: Dataset, name: str = "") -> data_prep_pb2.DatasetInfo:
@@ -40,16 +22,16 @@ def description(found: Description) -> data_prep_pb2.DatasetDescription:
     summary = found.summary
     return data_prep_pb2.DatasetDescription(
         dataset=dataset_info(found.dataset, found.name), patients=summary["subjects"], codes=summary["codes"],
-        events=summary["events"], time_start=_timestamp(summary.get("time_start")),
-        time_end=_timestamp(summary.get("time_end")), shards=summary.get("shards", 0),
-        metadata=_struct(found.metadata))
+        events=summary["events"], time_start=to_timestamp(summary.get("time_start")),
+        time_end=to_timestamp(summary.get("time_end")), shards=summary.get("shards", 0),
+        metadata=to_struct(found.metadata))
 
 
 def _events(rows: pa.Table) -> list[data_prep_pb2.PatientEvent]:
     events = []
     for time, code, value in zip(rows.column("time").to_pylist(), rows.column("code").to_pylist(),
                                  rows.column("numeric_value").to_pylist(), strict=True):
-        event = data_prep_pb2.PatientEvent(time=_timestamp(time), code=code)
+        event = data_prep_pb2.PatientEvent(time=to_timestamp(time), code=code)
         if value is not None:
             event.numeric_value = value
         events.append(event)
@@ -75,5 +57,6 @@ class DataPrepServicer(data_prep_pb2_grpc.DataPrepServicer):
         previews = self.catalog.preview(request.dataset_id, limit=request.limit,
                                         subject_ids=list(request.subject_ids))
         return data_prep_pb2.PreviewCohortResponse(patients=[
-            data_prep_pb2.PatientPreview(subject_id=p.subject_id, events=_events(p.events), summary=_struct(p.summary))
+            data_prep_pb2.PatientPreview(subject_id=p.subject_id, events=_events(p.events),
+                                         summary=to_struct(p.summary))
             for p in previews])
