@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -101,8 +101,9 @@ def put_results(db: Database, tasks: Sequence[TaskRows]) -> int:
     return db.run(write)
 
 
-def insert_metrics(db: Database, rows: Iterable[MetricRow]) -> int:
-    """Appends metric points with one COPY in one transaction: all of them, or none if `rows` raises.
+def insert_metrics(db: Database, rows: Iterable[MetricRow], *, before_commit: Callable[[], None] | None = None) -> int:
+    """Appends metric points with one COPY in one transaction: all of them, or none if `rows` or
+    `before_commit` (the last word of whoever sends them) raises.
 
     `rows` may be a stream that can be read only once (a gRPC client stream), so a lost connection
     is not retried here: it raises UnavailableError and, nothing being stored, the sender can send
@@ -115,6 +116,8 @@ def insert_metrics(db: Database, rows: Iterable[MetricRow]) -> int:
             for row in rows:
                 copy.write_row(row)
                 count += 1
+        if before_commit is not None:
+            before_commit()
         return count
 
     return db.run(write, deadline_s=0)

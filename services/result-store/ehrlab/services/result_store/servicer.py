@@ -4,41 +4,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 
 import grpc
-from google.protobuf import json_format, timestamp_pb2
 from prometheus_client import Counter
 
 from ehrlab.core.db import Database
 from ehrlab.core.errors import SpecError
-from ehrlab.core.hashing import canonical_json
+from ehrlab.core.wire import from_struct, from_timestamp, to_timestamp
 from ehrlab.results import store
 from ehrlab.v1 import common_pb2, result_store_pb2, result_store_pb2_grpc
 
 ROWS = Counter("ehrlab_result_rows_total", "Result rows stored", ["kind"])
 POINTS = Counter("ehrlab_metric_points_total", "Metric points stored")
 STATUSES = Counter("ehrlab_status_reports_total", "Task status reports received")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _TABLES = {result_store_pb2.QUERY_TABLE_UNSPECIFIED: store.RESULTS, result_store_pb2.QUERY_TABLE_RESULTS: store.RESULTS,
            result_store_pb2.QUERY_TABLE_METRICS: store.METRICS}
 _STATE_FIELDS = {4: "succeeded", 5: "cached", 6: "failed", 7: "skipped", 8: "cancelled",
                  1: "pending", 2: "ready", 3: "running"}
-
-
-def _time(message: timestamp_pb2.Timestamp, default: datetime) -> datetime:
-    """The message's time (to the microsecond, as PostgreSQL keeps it), or `default` when it is unset."""
-    if not (message.seconds or message.nanos):
-        return default
-    return _EPOCH + timedelta(seconds=message.seconds, microseconds=message.nanos // 1000)
-
-
-def _timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None:
-    if value is None:
-        return None
-    message = timestamp_pb2.Timestamp()
-    message.FromDatetime(value)
-    return message
 
 
 def _abort_cancelled(context: grpc.ServicerContext) -> None:
@@ -69,7 +51,7 @@ class ResultStoreServicer(result_store_pb2_grpc.ResultStoreServicer):
             if not 0.0 <= s.progress <= 1.0:
                 raise SpecError(f"must be between 0 and 1, not {s.progress}", path=f"statuses[{i}].progress")
             statuses.append(store.Status(s.task_id, s.experiment_id, s.task_name, s.kind, s.state, s.attempt,
-                                         s.message, s.progress, s.cache_hit, s.sequence, _time(s.time, now)))
+                                         s.message, s.progress, s.cache_hit, s.sequence, from_timestamp(s.time, now)))
         STATUSES.inc(len(statuses))
         return result_store_pb2.ReportStatusResponse(accepted=store.upsert_statuses(self.db, statuses))
 
@@ -96,14 +78,18 @@ class ResultStoreServicer(result_store_pb2_grpc.ResultStoreServicer):
                             labels, labels_json = point_labels, json.dumps(point_labels)
                         sent = m.time
                         if (sent.seconds, sent.nanos) != stamp:
-                            stamp, when = (sent.seconds, sent.nanos), _time(sent, now)
+                            stamp, when = (sent.seconds, sent.nanos), from_timestamp(sent, now)
                         yield (*task, m.name, m.step, m.value, when, labels_json)
             except grpc.RpcError:  # the request iterator raises it when the client cancels
                 _abort_cancelled(context)
-            if not context.is_active():  # a cancelled stream may also look like one that ended
+
+        def unless_cancelled() -> None:
+            # A cancel may first look like the end of the stream (gRPC learns of it a moment later):
+            # asked again once the COPY has ended, just before the commit.
+            if not context.is_active():
                 _abort_cancelled(context)
 
-        accepted = store.insert_metrics(self.db, rows())
+        accepted = store.insert_metrics(self.db, rows(), before_commit=unless_cancelled)
         POINTS.inc(accepted)
         return result_store_pb2.ReportMetricsResponse(accepted=accepted)
 
@@ -115,8 +101,7 @@ class ResultStoreServicer(result_store_pb2_grpc.ResultStoreServicer):
                 if not getattr(t, field):
                     raise SpecError("is required", path=f"tasks[{i}].{field}")
             tasks.append(store.TaskRows(t.experiment_id, t.task_id, t.task_name, t.kind, dict(t.labels),
-                                        [json.loads(canonical_json(json_format.MessageToDict(r.values)))
-                                         for r in t.rows], t.cache_hit))
+                                        [from_struct(r.values) for r in t.rows], t.cache_hit))
         accepted = store.put_results(self.db, tasks)
         for t in tasks:
             ROWS.labels(t.kind).inc(len(t.rows))
@@ -150,11 +135,11 @@ class ResultStoreServicer(result_store_pb2_grpc.ResultStoreServicer):
         finished = sum(n for state, n in counts.items() if state in store.FINISHED_STATES)
         return result_store_pb2.ProgressResponse(
             counts=common_pb2.TaskCounts(total=total, **by_name), ratio=finished / total if total else 0.0,
-            last_update=_timestamp(last),
+            last_update=to_timestamp(last),
             recent=[result_store_pb2.TaskStatus(
                 experiment_id=r["experiment_id"], task_id=r["task_id"], task_name=r["task_name"], kind=r["kind"],
                 state=r["state"], attempt=r["attempt"], message=r["message"], progress=r["progress"],
-                sequence=r["sequence"], time=_timestamp(r["updated_at"]), cache_hit=r["cache_hit"]) for r in recent])
+                sequence=r["sequence"], time=to_timestamp(r["updated_at"]), cache_hit=r["cache_hit"]) for r in recent])
 
     def RegisterArtifacts(self, request: result_store_pb2.RegisterArtifactsRequest,
                           context: grpc.ServicerContext) -> result_store_pb2.RegisterArtifactsResponse:
