@@ -32,7 +32,7 @@ from transformers import BertConfig, BertForMaskedLM, BertModel
 from transformers.utils import logging as transformers_logging
 
 from ehrlab.causal import files
-from ehrlab.causal.folds import available_threads, require_both_classes, stratified_holdout
+from ehrlab.causal.folds import require_both_classes, stratified_holdout
 from ehrlab.causal.history import read_history
 from ehrlab.causal.kinds import FinetuneBertParams, PretrainBertParams, TrainingLoop
 from ehrlab.core.context import TaskContext
@@ -127,10 +127,10 @@ def autocast(device: torch.device) -> torch.autocast:
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
 
 
-def setup(loop: TrainingLoop, seed: int) -> torch.device:
+def setup(loop: TrainingLoop, seed: int, threads: int) -> torch.device:
     transformers_logging.disable_progress_bar()
     torch.manual_seed(seed)
-    torch.set_num_threads(loop.threads or available_threads())
+    torch.set_num_threads(loop.threads or threads)
     return pick_device(loop)
 
 
@@ -164,7 +164,7 @@ def mask_tokens(ids: torch.Tensor, vocab: Vocabulary, probability: float,
 
 def pretrain_bert(ctx: TaskContext) -> None:
     p: PretrainBertParams = ctx.params  # type: ignore[assignment]
-    device = setup(p, p.seed)
+    device = setup(p, p.seed, ctx.threads)
     history = read_history(ctx.inputs["cohort"], index_date=p.index_date, code_prefixes=p.code_prefixes, min_codes=1)
     if len(history) == 0:
         raise SpecError(f"no patient of {history.screened} has codes before {p.index_date}", path="inputs.cohort")
@@ -200,7 +200,7 @@ def pretrain_bert(ctx: TaskContext) -> None:
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            total, count = total + float(loss), count + 1
+            total, count = total + float(loss.detach()), count + 1
         losses.append(total / max(count, 1))
         ctx.report_metrics(epoch, {"mlm_loss": losses[-1]})
         ctx.progress(epoch + 1, p.epochs, message=f"epoch {epoch + 1}/{p.epochs}: loss {losses[-1]:.4f}")
@@ -254,7 +254,7 @@ def _predict(model: CausalBert, ids: torch.Tensor, batch_size: int, device: torc
 
 def finetune_bert(ctx: TaskContext) -> None:
     p: FinetuneBertParams = ctx.params  # type: ignore[assignment]
-    device = setup(p, p.seed)
+    device = setup(p, p.seed, ctx.threads)
     data_dir, pretrained = ctx.inputs["data"], Path(ctx.inputs["pretrained"])
     vocab = Vocabulary(files.read_json(files.require_file(pretrained, VOCAB_FILE, "pretrained model"))["tokens"])
     frame = files.read_outcomes(data_dir)

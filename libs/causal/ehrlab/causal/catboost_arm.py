@@ -17,7 +17,7 @@ from sklearn.metrics import log_loss, roc_auc_score
 
 from ehrlab.causal import files
 from ehrlab.causal.features import baseline_features, with_exposure
-from ehrlab.causal.folds import available_threads, require_both_classes, stratified_holdout
+from ehrlab.causal.folds import require_both_classes, stratified_holdout
 from ehrlab.causal.kinds import TrainCatboostParams
 from ehrlab.core.context import TaskContext
 from ehrlab.core.errors import SpecError
@@ -79,7 +79,7 @@ def train_catboost(ctx: TaskContext) -> None:
 
     settings: dict[str, Any] = {"iterations": p.iterations, "learning_rate": p.learning_rate, "depth": p.depth,
                                 "l2_leaf_reg": p.l2_leaf_reg, "early_stopping_rounds": p.early_stopping_rounds,
-                                "random_seed": p.seed, "thread_count": p.threads or available_threads()}
+                                "random_seed": p.seed, "thread_count": p.threads or ctx.threads}
     tuned: dict[str, Any] = {}
     if p.tuning.n_trials:
         ctx.progress(0.0, message=f"tuning ({p.tuning.n_trials} trials)")

@@ -7,8 +7,6 @@ hold both classes of the exposure and of every outcome, or the models cannot be 
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pandas as pd
 
@@ -26,10 +24,6 @@ def assign_folds(strata: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
         members = rng.permutation(np.flatnonzero(strata == value))
         folds[members] = (np.arange(len(members)) + rng.integers(n_folds)) % n_folds
     return folds
-
-
-def available_threads() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def stratified_holdout(labels: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
