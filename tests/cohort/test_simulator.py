@@ -142,3 +142,11 @@ def test_bad_configs() -> None:
         SimulationConfig(n_patients=10, start_year=2020, end_year=2010)
     with pytest.raises(ValueError, match="shard"):
         simulate_shard(SimulationConfig(n_patients=10, shard_size=5), 2)
+
+
+@pytest.mark.parametrize("n_patients", [1, 2, 12])
+def test_tiny_cohorts(tmp_path: Path, n_patients: int) -> None:
+    for seed in range(3):  # some of these have no pregnancy episode at all
+        out = tmp_path / f"{n_patients}-{seed}"
+        simulate(SimulationConfig(n_patients=n_patients, seed=seed), out)
+        assert len(list(M.read_patients(out))) == n_patients

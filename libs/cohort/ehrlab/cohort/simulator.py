@@ -302,10 +302,12 @@ class _Shard:
         patient_all, conception_all = np.concatenate(patient), np.concatenate(conception)
         order = np.lexsort((conception_all, patient_all))
         patient_all, conception_all = patient_all[order], conception_all[order]
-        too_soon = np.r_[False, (patient_all[1:] == patient_all[:-1]) & (np.diff(conception_all) < 1.3)]
+        too_soon = np.zeros(len(patient_all), dtype=bool)  # (np.r_[False, …] would be 1 long for no episodes)
+        too_soon[1:] = (patient_all[1:] == patient_all[:-1]) & (np.diff(conception_all) < 1.3)
         self.ep_patient, self.ep_conception = patient_all[~too_soon], conception_all[~too_soon]
         k = len(self.ep_patient)
-        first = np.r_[True, self.ep_patient[1:] != self.ep_patient[:-1]]
+        first = np.ones(k, dtype=bool)
+        first[1:] = self.ep_patient[1:] != self.ep_patient[:-1]
         self.ep_first = first
         self.ep_miscarriage = rng.random(k) < clinical.MISCARRIAGE
         self.ep_cesarean = rng.random(k) < clinical.CESAREAN
