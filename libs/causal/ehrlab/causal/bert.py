@@ -298,7 +298,7 @@ def finetune_bert(ctx: TaskContext) -> None:
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
-                total += float(loss) * len(rows)
+                total += float(loss.detach()) * len(rows)
             val_loss = _evaluate(model, ids[val], exposure[val], outcomes[val], p.batch_size, device, pad)
             curve.append({"loss": total / len(train), "val_loss": val_loss})
             ctx.report_metrics(epoch, curve[-1], fold=str(fold))
