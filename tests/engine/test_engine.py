@@ -216,6 +216,29 @@ def test_list_and_get_by_name(client: Client) -> None:
     assert final.id in [e.id for e in client.list_experiments(states=[SUCCEEDED], limit=1000)]
 
 
+def test_the_summary_view_leaves_out_the_spec(client: Client) -> None:
+    name = f"viewed-{uuid.uuid4().hex[:8]}"
+    running = client.submit(spec({"a": {"kind": "noop", "params": {"sleep_s": 60}}}, name=name))
+    deadline = time.monotonic() + 30
+    while client.get_experiment(name).counts.running != 1:  # steady, so that two reads agree
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    try:
+        for _ in range(2):  # active (from the engine), then finished (from the database, then the cache)
+            full, summary = client.get_experiment(name), client.get_experiment(name, with_spec=False)
+            assert full.spec["steps"]["a"]["kind"] == "noop" and not summary.HasField("spec")
+            summary.spec.CopyFrom(full.spec)
+            assert summary == full                     # the same answer otherwise
+            (listed,) = client.list_experiments(name_prefix=name)
+            (listed_full,) = client.list_experiments(name_prefix=name, with_spec=True)
+            assert not listed.HasField("spec") and listed_full.spec == full.spec
+            if full.state == c.EXPERIMENT_STATE_RUNNING:
+                client.cancel(running.id)
+                assert client.wait(running.id, timeout=60).state == CANCELLED
+    finally:
+        client.cancel(running.id)
+
+
 def test_listing_tasks_pages_through_everything(client: Client) -> None:
     final, _ = run(client, spec({f"t{i:03d}": {"kind": "noop"} for i in range(25)}))
     from ehrlab.v1 import common_pb2, controller_pb2

@@ -188,17 +188,23 @@ class Client:
         with rpc_errors("submit"):
             return self.controller.SubmitExperiment(request, timeout=300)
 
-    def get_experiment(self, experiment: str) -> controller_pb2.Experiment:
+    def get_experiment(self, experiment: str, *, with_spec: bool = True) -> controller_pb2.Experiment:
+        """An experiment by id or name; `with_spec=False` leaves out the spec (what pollers need is small)."""
+        view = controller_pb2.EXPERIMENT_VIEW_FULL if with_spec else controller_pb2.EXPERIMENT_VIEW_SUMMARY
         with rpc_errors("get experiment"):
-            return self.controller.GetExperiment(controller_pb2.GetExperimentRequest(id=experiment), timeout=30)
+            return self.controller.GetExperiment(controller_pb2.GetExperimentRequest(id=experiment, view=view),
+                                                 timeout=30)
 
     def list_experiments(self, *, states: Sequence[int] = (), labels: Mapping[str, str] | None = None,
-                         name_prefix: str = "", limit: int | None = None) -> Iterator[controller_pb2.Experiment]:
+                         name_prefix: str = "", limit: int | None = None,
+                         with_spec: bool = False) -> Iterator[controller_pb2.Experiment]:
+        """Experiments, newest first; without their specs unless `with_spec`."""
+        view = controller_pb2.EXPERIMENT_VIEW_FULL if with_spec else controller_pb2.EXPERIMENT_VIEW_SUMMARY
         token, seen = "", 0
         while True:
             with rpc_errors("list experiments"):
                 page = self.controller.ListExperiments(controller_pb2.ListExperimentsRequest(
-                    states=list(states), labels=dict(labels or {}), name_prefix=name_prefix,
+                    states=list(states), labels=dict(labels or {}), name_prefix=name_prefix, view=view,
                     page=common_pb2.PageRequest(page_size=min(limit or 500, 500), page_token=token)), timeout=30)
             for experiment in page.experiments:
                 yield experiment
@@ -219,7 +225,7 @@ class Client:
                     yield event
                     if event.HasField("experiment") and not event.snapshot and event.experiment.state in FINISHED:
                         return
-                final = self.get_experiment(experiment)
+                final = self.get_experiment(experiment, with_spec=False)
                 if final.state in FINISHED:
                     return
             except grpc.RpcError as exc:
@@ -287,19 +293,19 @@ class Client:
     def results(self, experiment: str, *, kind: str = "", labels: Mapping[str, str] | None = None,
                 task: str = "") -> list[dict[str, Any]]:
         """Result rows of an experiment: each row's values plus `task` and `kind`."""
-        experiment_id = self.get_experiment(experiment).id
+        experiment_id = self.get_experiment(experiment, with_spec=False).id
         return [{"task": row.task_name, "kind": row.kind, **from_struct(row.values)}
                 for row in self._query(result_store_pb2.QUERY_TABLE_RESULTS, experiment_id=experiment_id, kind=kind,
                                        labels=dict(labels or {}), task_id=task)]
 
     def metrics(self, experiment: str, *, name: str = "", task: str = "") -> list[dict[str, Any]]:
-        experiment_id = self.get_experiment(experiment).id
+        experiment_id = self.get_experiment(experiment, with_spec=False).id
         return [{"task_id": row.task_id, "kind": row.kind, **from_struct(row.values)}
                 for row in self._query(result_store_pb2.QUERY_TABLE_METRICS, experiment_id=experiment_id,
                                        metric_name=name, task_id=task)]
 
     def progress(self, experiment: str) -> result_store_pb2.ProgressResponse:
-        experiment_id = self.get_experiment(experiment).id
+        experiment_id = self.get_experiment(experiment, with_spec=False).id
         with rpc_errors("progress"):
             return self.stub("result-store").Progress(result_store_pb2.ProgressRequest(experiment_id=experiment_id),
                                                       timeout=30)

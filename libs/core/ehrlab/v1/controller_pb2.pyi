@@ -4,12 +4,22 @@ from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from ehrlab.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class ExperimentView(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    EXPERIMENT_VIEW_UNSPECIFIED: _ClassVar[ExperimentView]
+    EXPERIMENT_VIEW_FULL: _ClassVar[ExperimentView]
+    EXPERIMENT_VIEW_SUMMARY: _ClassVar[ExperimentView]
+EXPERIMENT_VIEW_UNSPECIFIED: ExperimentView
+EXPERIMENT_VIEW_FULL: ExperimentView
+EXPERIMENT_VIEW_SUMMARY: ExperimentView
 
 class SubmitOptions(_message.Message):
     __slots__ = ("force_kinds", "skip_kinds", "failfast", "max_attempts", "max_parallel", "dry_run")
@@ -148,13 +158,15 @@ class Task(_message.Message):
     def __init__(self, id: _Optional[str] = ..., experiment_id: _Optional[str] = ..., name: _Optional[str] = ..., kind: _Optional[str] = ..., key: _Optional[str] = ..., dataset: _Optional[str] = ..., params: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., inputs: _Optional[_Mapping[str, _common_pb2.ArtifactRef]] = ..., depends_on: _Optional[_Iterable[str]] = ..., state: _Optional[_Union[_common_pb2.TaskState, str]] = ..., attempt: _Optional[int] = ..., max_attempts: _Optional[int] = ..., resources: _Optional[_Union[_common_pb2.Resources, _Mapping]] = ..., timeout_seconds: _Optional[float] = ..., forced: _Optional[bool] = ..., error: _Optional[str] = ..., output: _Optional[_Union[_common_pb2.ArtifactRef, _Mapping]] = ..., times: _Optional[_Union[_common_pb2.Timestamps, _Mapping]] = ..., code_version: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., service: _Optional[str] = ..., waiting: _Optional[str] = ...) -> None: ...
 
 class GetExperimentRequest(_message.Message):
-    __slots__ = ("id",)
+    __slots__ = ("id", "view")
     ID_FIELD_NUMBER: _ClassVar[int]
+    VIEW_FIELD_NUMBER: _ClassVar[int]
     id: str
-    def __init__(self, id: _Optional[str] = ...) -> None: ...
+    view: ExperimentView
+    def __init__(self, id: _Optional[str] = ..., view: _Optional[_Union[ExperimentView, str]] = ...) -> None: ...
 
 class ListExperimentsRequest(_message.Message):
-    __slots__ = ("page", "states", "labels", "name_prefix")
+    __slots__ = ("page", "states", "labels", "name_prefix", "view")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -166,11 +178,13 @@ class ListExperimentsRequest(_message.Message):
     STATES_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
     NAME_PREFIX_FIELD_NUMBER: _ClassVar[int]
+    VIEW_FIELD_NUMBER: _ClassVar[int]
     page: _common_pb2.PageRequest
     states: _containers.RepeatedScalarFieldContainer[_common_pb2.ExperimentState]
     labels: _containers.ScalarMap[str, str]
     name_prefix: str
-    def __init__(self, page: _Optional[_Union[_common_pb2.PageRequest, _Mapping]] = ..., states: _Optional[_Iterable[_Union[_common_pb2.ExperimentState, str]]] = ..., labels: _Optional[_Mapping[str, str]] = ..., name_prefix: _Optional[str] = ...) -> None: ...
+    view: ExperimentView
+    def __init__(self, page: _Optional[_Union[_common_pb2.PageRequest, _Mapping]] = ..., states: _Optional[_Iterable[_Union[_common_pb2.ExperimentState, str]]] = ..., labels: _Optional[_Mapping[str, str]] = ..., name_prefix: _Optional[str] = ..., view: _Optional[_Union[ExperimentView, str]] = ...) -> None: ...
 
 class ListExperimentsResponse(_message.Message):
     __slots__ = ("experiments", "next_page_token")

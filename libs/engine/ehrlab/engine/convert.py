@@ -52,13 +52,15 @@ def options(values: dict[str, Any]) -> controller_pb2.SubmitOptions:
         max_attempts=values.get("max_attempts", 0), max_parallel=values.get("max_parallel", 0))
 
 
-def experiment(record: ExperimentRecord, counts_by_name: dict[str, int] | None = None) -> controller_pb2.Experiment:
+def experiment(record: ExperimentRecord, counts_by_name: dict[str, int] | None = None, *,
+               with_spec: bool = True) -> controller_pb2.Experiment:
     by_name = record.counts_dict() if counts_by_name is None else counts_by_name
     total = sum(by_name.values())
     finished = sum(by_name.get(TASK_STATE_NAMES[s], 0) for s in (4, 5, 6, 7, 8))
     return controller_pb2.Experiment(
         id=record.id, name=record.name, request_id=record.request_id, planner=record.planner, state=record.state,
-        spec=struct(record.spec), options=options(record.options), labels=record.labels, counts=counts(by_name),
+        spec=struct(record.spec) if with_spec else None, options=options(record.options), labels=record.labels,
+        counts=counts(by_name),
         progress=finished / total if total else 0.0, error=record.error,
         times=times(record.created_at, record.started_at, record.finished_at),
         cancel_requested=record.cancel_requested)

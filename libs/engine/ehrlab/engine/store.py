@@ -72,7 +72,7 @@ def task_from_row(row: dict[str, Any]) -> TaskRecord:
 
 def experiment_from_row(row: dict[str, Any]) -> ExperimentRecord:
     return ExperimentRecord(
-        id=row["id"], name=row["name"], request_id=row["request_id"], planner=row["planner"], spec=row["spec"],
+        id=row["id"], name=row["name"], request_id=row["request_id"], planner=row["planner"], spec=row.get("spec", {}),
         options=row["options"], labels=row["labels"], state=row["state"], cancel_requested=row["cancel_requested"],
         error=row["error"], created_at=row["created_at"], started_at=row["started_at"],
         finished_at=row["finished_at"])
@@ -166,13 +166,17 @@ def decode_token(token: str) -> list[Any]:
         raise SpecError("malformed page token", path="page.page_token") from None
 
 
+_SUMMARY_COLUMNS = ("id, name, request_id, planner, options, labels, state, cancel_requested, error, counts, "
+                    "created_at, started_at, finished_at")  # all but the spec
+
+
 def get_experiment_row(db: Database, id_or_name: str) -> dict[str, Any] | None:
     return db.fetch_one("SELECT * FROM experiments WHERE id = %s OR name = %s "
                         "ORDER BY (id = %s) DESC, created_at DESC LIMIT 1", (id_or_name, id_or_name, id_or_name))
 
 
 def list_experiment_rows(db: Database, *, states: list[int], labels: dict[str, str], name_prefix: str,
-                         page_size: int, page_token: str) -> tuple[list[dict[str, Any]], str]:
+                         page_size: int, page_token: str, with_spec: bool = True) -> tuple[list[dict[str, Any]], str]:
     clauses, params = ["true"], []
     if states:
         clauses.append("state = ANY(%s)")
@@ -187,7 +191,8 @@ def list_experiment_rows(db: Database, *, states: list[int], labels: dict[str, s
         created, ident = decode_token(page_token)
         clauses.append("(created_at, id) < (%s::timestamptz, %s)")
         params += [created, ident]
-    rows = db.fetch_all(f"SELECT * FROM experiments WHERE {' AND '.join(clauses)} "
+    columns = "*" if with_spec else _SUMMARY_COLUMNS
+    rows = db.fetch_all(f"SELECT {columns} FROM experiments WHERE {' AND '.join(clauses)} "
                         f"ORDER BY created_at DESC, id DESC LIMIT %s", [*params, page_size + 1])
     token = ""
     if len(rows) > page_size:

@@ -38,7 +38,8 @@ class ControllerServicer(controller_pb2_grpc.ControllerServicer):
         self.engine = engine
         self.db = engine.db
         self.services = services or {}
-        self._finished: OrderedDict[str, controller_pb2.Experiment] = OrderedDict()  # by id, oldest first
+        # finished experiments by id, oldest first: (with the spec, without it)
+        self._finished: OrderedDict[str, tuple[controller_pb2.Experiment, controller_pb2.Experiment]] = OrderedDict()
         self._finished_lock = threading.Lock()
 
     # --- experiments -----------------------------------------------------------------------------
@@ -70,46 +71,49 @@ class ControllerServicer(controller_pb2_grpc.ControllerServicer):
         experiment_id, _ = self.engine.submit(plan, request_id=request.request_id, labels=dict(request.labels))
         return self._experiment(experiment_id)
 
-    def _experiment(self, id_or_name: str) -> controller_pb2.Experiment:
+    def _experiment(self, id_or_name: str, *, with_spec: bool = True) -> controller_pb2.Experiment:
         snapshot = self.engine.snapshot(id_or_name)
         if snapshot is not None:
-            return convert.experiment(*snapshot)
+            return convert.experiment(*snapshot, with_spec=with_spec)
         with self._finished_lock:
             cached = self._finished.get(id_or_name)
         if cached is not None:
-            return cached
+            full, summary = cached
+            return full if with_spec else summary
         reactivations = self.engine.reactivations
         row = store.get_experiment_row(self.db, id_or_name)
         if row is None:
             raise NotFoundError(f"no experiment {id_or_name!r}")
         snapshot = self.engine.snapshot(row["id"])  # found by name: it may be active
         if snapshot is not None:
-            return convert.experiment(*snapshot)
-        experiment = convert.experiment(store.experiment_from_row(row), row["counts"])
+            return convert.experiment(*snapshot, with_spec=with_spec)
+        record = store.experiment_from_row(row)
+        full, summary = (convert.experiment(record, row["counts"], with_spec=spec) for spec in (True, False))
         with self._finished_lock:
             # a finished experiment changes only when a retry makes it active again (which empties this)
-            if experiment.state in EXP_FINISHED and reactivations == self.engine.reactivations:
-                self._finished[experiment.id] = experiment
+            if full.state in EXP_FINISHED and reactivations == self.engine.reactivations:
+                self._finished[full.id] = (full, summary)
                 while len(self._finished) > _FINISHED_CACHED:
                     self._finished.popitem(last=False)
-        return experiment
+        return full if with_spec else summary
 
     def GetExperiment(self, request: controller_pb2.GetExperimentRequest,
                       context: grpc.ServicerContext) -> controller_pb2.Experiment:
         if not request.id:
             raise SpecError("an experiment id or name is required", path="id")
-        return self._experiment(request.id)
+        return self._experiment(request.id, with_spec=request.view != controller_pb2.EXPERIMENT_VIEW_SUMMARY)
 
     def ListExperiments(self, request: controller_pb2.ListExperimentsRequest,
                         context: grpc.ServicerContext) -> controller_pb2.ListExperimentsResponse:
+        with_spec = request.view == controller_pb2.EXPERIMENT_VIEW_FULL
         rows, token = store.list_experiment_rows(
             self.db, states=list(request.states), labels=dict(request.labels), name_prefix=request.name_prefix,
-            page_size=_page_size(request.page), page_token=request.page.page_token)
+            page_size=_page_size(request.page), page_token=request.page.page_token, with_spec=with_spec)
         experiments = []
         for row in rows:
             snapshot = self.engine.snapshot(row["id"])
-            experiments.append(convert.experiment(*snapshot) if snapshot
-                               else convert.experiment(store.experiment_from_row(row), row["counts"]))
+            experiments.append(convert.experiment(*snapshot, with_spec=with_spec) if snapshot else
+                               convert.experiment(store.experiment_from_row(row), row["counts"], with_spec=with_spec))
         return controller_pb2.ListExperimentsResponse(experiments=experiments, next_page_token=token)
 
     def WatchExperiment(self, request: controller_pb2.WatchExperimentRequest,
