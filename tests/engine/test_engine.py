@@ -138,6 +138,17 @@ def test_cancel_stops_running_work(client: Client) -> None:
     assert {t.state for t in client.tasks(final.id)} == {c.TASK_STATE_CANCELLED}
 
 
+def test_waiting_gives_up_at_its_timeout_even_when_nothing_happens(client: Client) -> None:
+    experiment = client.submit(spec({"quiet": {"kind": "noop", "params": {"sleep_s": 60}}}))
+    try:
+        started = time.monotonic()
+        with pytest.raises(TimeoutError, match="still running after 1s"):
+            client.wait(experiment.id, timeout=1)
+        assert time.monotonic() - started < 10
+    finally:
+        client.cancel(experiment.id)
+
+
 def test_identical_concurrent_work_runs_once(client: Client) -> None:
     body = spec({f"t{i}": {"kind": "noop", "params": {"sleep_s": 0.5}} for i in range(4)})
     finals = []

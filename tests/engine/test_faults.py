@@ -106,6 +106,25 @@ def test_database_restarted_during_a_run(stack_factory: Callable[..., Stack]) ->
     assert sorted(r["i"] for r in client.results(final.id)) == list(range(6))
 
 
+def test_database_down_longer_than_the_retry_deadline(stack_factory: Callable[..., Stack]) -> None:
+    # passes fail while the database is away; what they decided is written once it is back, and
+    # launches that could not be recorded first go back to the queue instead of being lost
+    stack = stack_factory(EHRLAB_DATABASE_RETRY_S="0.5")
+    client = stack.client()
+    experiment = client.submit(fan_out(6, sleep_s=1.0, results=True))
+    wait_until(lambda: running(client, experiment.id) >= 1)
+    assert stack.postgres is not None
+    stack.postgres.stop()
+    time.sleep(4.0)
+    stack.postgres.start()
+    final = client.wait(experiment.id, timeout=120)
+    assert final.state == c.EXPERIMENT_STATE_SUCCEEDED, final.error
+    assert final.counts.succeeded == 8
+    assert sorted(r["i"] for r in client.results(final.id)) == list(range(6))
+    rows = attempt_rows(stack, final.id)
+    assert sorted(name for name, state in rows if state == "succeeded") == sorted(t.name for t in client.tasks(final.id))
+
+
 def test_result_store_down_for_a_while(stack_factory: Callable[..., Stack]) -> None:
     stack = stack_factory()
     client = stack.client()

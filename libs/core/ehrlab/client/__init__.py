@@ -215,12 +215,17 @@ class Client:
             if not token:
                 return
 
-    def watch(self, experiment: str, *, reconnect_s: float = 300.0) -> Iterator[controller_pb2.ExperimentEvent]:
-        """Events until the experiment ends; reconnects (getting a fresh snapshot) if the controller restarts."""
+    def watch(self, experiment: str, *, reconnect_s: float = 300.0,
+              timeout: float | None = None) -> Iterator[controller_pb2.ExperimentEvent]:
+        """Events until the experiment ends; reconnects (getting a fresh snapshot) if the controller restarts.
+        Raises TimeoutError when it has not ended within `timeout` seconds, events or not."""
+        until = None if timeout is None else time.monotonic() + timeout
         deadline = None
         while True:
+            remaining = None if until is None else max(until - time.monotonic(), 0.001)
             try:
-                for event in self.controller.WatchExperiment(controller_pb2.WatchExperimentRequest(id=experiment)):
+                for event in self.controller.WatchExperiment(controller_pb2.WatchExperimentRequest(id=experiment),
+                                                             timeout=remaining):
                     deadline = None
                     yield event
                     if event.HasField("experiment") and not event.snapshot and event.experiment.state in FINISHED:
@@ -229,6 +234,8 @@ class Client:
                 if final.state in FINISHED:
                     return
             except grpc.RpcError as exc:
+                if until is not None and time.monotonic() >= until:
+                    raise TimeoutError(f"experiment {experiment} still running after {timeout:g}s") from None
                 if exc.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED,
                                       grpc.StatusCode.INTERNAL):
                     with rpc_errors("watch"):
@@ -239,11 +246,9 @@ class Client:
                 time.sleep(1.0)
 
     def wait(self, experiment: str, timeout: float | None = None) -> controller_pb2.Experiment:
-        """Blocks until the experiment ends; returns its final state."""
-        start = time.monotonic()
-        for _ in self.watch(experiment):
-            if timeout is not None and time.monotonic() - start > timeout:
-                raise TimeoutError(f"experiment {experiment} still running after {timeout:g}s")
+        """Blocks until the experiment ends (TimeoutError after `timeout` seconds); returns its final state."""
+        for _ in self.watch(experiment, timeout=timeout):
+            pass
         return self.get_experiment(experiment)
 
     def cancel(self, experiment: str, reason: str = "") -> controller_pb2.Experiment:

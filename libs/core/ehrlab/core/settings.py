@@ -74,6 +74,7 @@ class TlsSettings(SpecModel):
 class Settings(SpecModel):
     home: str = ".ehrlab"
     database_url: str = ""
+    database_retry_s: float = Field(60.0, gt=0)  # how long a transaction is retried across a database outage
     artifact_store: str = ""               # path, file:// or s3://; default: {home}/store
     launcher: Literal["local", "kubernetes"] = "local"
     local: LocalLauncherSettings = Field(default_factory=LocalLauncherSettings)
@@ -96,6 +97,7 @@ class Settings(SpecModel):
 _ENV = {
     "EHRLAB_HOME": ("home",),
     "EHRLAB_DATABASE_URL": ("database_url",),
+    "EHRLAB_DATABASE_RETRY_S": ("database_retry_s",),
     "EHRLAB_ARTIFACT_STORE": ("artifact_store",),
     "EHRLAB_LAUNCHER": ("launcher",),
     "EHRLAB_LOCAL_CPUS": ("local", "cpus"),

@@ -91,7 +91,7 @@ class Engine:
         self._thread: threading.Thread | None = None
         self.lock = threading.RLock()
         self.reactivations = 0  # finished experiments made active again (see _reactivate)
-        self._finishing: list[str] = []  # experiments finished in this pass, announced after the commit
+        self._finishing: list[ExperimentRecord] = []  # finished in this pass, announced after the commit
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -267,7 +267,14 @@ class Engine:
             self._note_waiting()
             for exp in list(self.experiments.values()):
                 self._maybe_finish(exp)
-        self._flush()
+        try:
+            self._flush()
+        except Exception:
+            with self.lock:  # nothing launches before it is recorded: these go back to the queue
+                for attempt in launches:
+                    self._on_result(AttemptResult(attempt.attempt_id, Outcome.DISRUPTED,
+                                                  "not launched: its record could not be written"))
+            raise
         if launches:
             # handles are not stored: launchers find their attempts again (attempt files, Job labels)
             self.launcher.launch(launches)
@@ -311,10 +318,22 @@ class Engine:
             updates, self._attempt_updates = self._attempt_updates, []
             rekeyed, self._rekeyed = list(self._rekeyed.values()), {}
             finishing, self._finishing = self._finishing, []
-        store.flush(self.db, tasks=tasks, new_attempts=new, attempt_updates=updates, experiments=experiments,
-                    rekeyed=rekeyed)
-        for experiment_id in finishing:
-            self.bus.finish(experiment_id)
+        try:
+            store.flush(self.db, tasks=tasks, new_attempts=new, attempt_updates=updates, experiments=experiments,
+                        rekeyed=rekeyed)
+        except Exception:
+            with self.lock:  # not written: kept (before anything newer) for the next flush
+                self._dirty_tasks = {**{t.id: t for t in tasks}, **self._dirty_tasks}
+                self._dirty_experiments = {**{e.id: e for e in experiments}, **self._dirty_experiments}
+                self._new_attempts = new + self._new_attempts
+                self._attempt_updates = updates + self._attempt_updates
+                self._rekeyed = {**{t.id: t for t in rekeyed}, **self._rekeyed}
+                self._finishing = finishing + self._finishing
+            raise
+        for exp in finishing:
+            if self.bus.watched(exp.id):
+                self.bus.publish(exp.id, convert.experiment(exp))
+            self.bus.finish(exp.id)
 
     # --- registration ----------------------------------------------------------------------------
 
@@ -698,8 +717,8 @@ class Engine:
         metrics.EXPERIMENTS.labels(EXP_STATE_NAMES[exp.state]).dec()
         metrics.EXPERIMENTS_FINISHED.labels(EXP_STATE_NAMES[state]).inc()
         exp.state, exp.finished_at = state, store.now()
-        self._publish_experiment(exp)
+        self._dirty_experiments[exp.id] = exp
         if self.forwarder:
             self.forwarder.resync(exp)
         log.info("experiment %s (%s) %s: %s", exp.id, exp.name, EXP_STATE_NAMES[state], exp.counts_dict())
-        self._finishing.append(exp.id)  # watchers hear of it once it is committed
+        self._finishing.append(exp)  # watchers hear of it once it is committed

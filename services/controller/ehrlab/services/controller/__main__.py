@@ -48,7 +48,7 @@ def make_launcher(settings: Settings, *, own_address: str, on_change: Callable[[
 
 
 def setup(server: Server, settings: Settings) -> Callable[[], None]:
-    db = open_database(settings.database_url)
+    db = open_database(settings.database_url, retry_deadline_s=settings.database_retry_s)
     artifacts = open_store(settings.store_uri)
     wake: list[Callable[[], None]] = []
     launcher, name = make_launcher(settings, own_address=f"127.0.0.1:{server.port}",

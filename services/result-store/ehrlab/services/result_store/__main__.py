@@ -14,7 +14,7 @@ from ehrlab.v1 import result_store_pb2_grpc
 
 
 def setup(server: Server, settings: Settings) -> Callable[[], None]:
-    db = open_database(settings.database_url)
+    db = open_database(settings.database_url, retry_deadline_s=settings.database_retry_s)
     server.add(result_store_pb2_grpc.add_ResultStoreServicer_to_server, ResultStoreServicer(db),
                "ehrlab.v1.ResultStore")
     register_grading_store(server, db)
