@@ -1,7 +1,12 @@
 """Training and generation speed of the generator against a reference written the way PromptEHR does it.
 
     .venv/bin/python -m benchmarks.ehrgen_speed [--size small] [--model DIR]          # CPU (2 cores here)
-    python -m benchmarks.ehrgen_speed --size base --batch-size 128 --gen-batch 512     # on a GPU
+    python -m benchmarks.ehrgen_speed --size base --patients 30000 --min-code-count 2 \
+        --batch-size 128 --gen-batch 512 --gen-records 4096 [--compile]                 # on a GPU
+
+The GPU settings are the issue's: a bart-base-sized model, a vocabulary of about 7,000 codes (30,000
+simulated patients, codes seen at least twice), records of up to 256 tokens, training batches of 128,
+generation batches of 512 (--gen-records several batches' worth, so that one batch is not all it times).
 
 Both sides use the same model (same sizes, and for generation the same trained weights) and the same
 records (a simulated cohort, corrupted the same way); they are measured side by side in one run,
@@ -40,7 +45,7 @@ from ehrlab.ehrgen.data import Corruption, collate, encode_patients, load_patien
 from ehrlab.ehrgen.generate import Generator, Request
 from ehrlab.ehrgen.kinds import SamplingParams, TrainGeneratorParams
 from ehrlab.ehrgen.model import N_PROMPTS, DemographicPrompt, GeneratorConfig, PromptBart
-from ehrlab.ehrgen.tokenizer import BOS, EOS, IGNORE, PAD, CodeTokenizer
+from ehrlab.ehrgen.tokenizer import BOS, END_VISIT, EOS, IGNORE, PAD, VISIT, CodeTokenizer
 from ehrlab.ehrgen.train import autocast_dtype, make_optimizer, to_device
 
 PEAK_BF16 = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L40S": 362e12}   # dense tensor-core FLOP/s
@@ -181,7 +186,7 @@ def validity_of(tokenizer: CodeTokenizer, sequences: list[list[int]], requests: 
     for ids, request in zip(sequences, requests, strict=True):
         ids = [i for i in ids[1:] if i != PAD]
         visits = tokenizer.decode(ids)
-        closed = bool(ids) and ids[-1] == EOS and ids.count(4) == ids.count(5) == len(visits) > 0
+        closed = bool(ids) and ids[-1] == EOS and ids.count(VISIT) == ids.count(END_VISIT) == len(visits) > 0
         fine = closed and all(v and len(set(v)) == len(v) for v in visits) and not any(
             icd9.violations(c, request.age, request.sex) for v in visits for c in v)
         good += fine
