@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -26,6 +27,7 @@ T = TypeVar("T")
 log = logging.getLogger("ehrlab.db")
 
 _TRANSIENT = (psycopg.OperationalError, PoolTimeout)
+_TRUSTED_FOR_S = 1.0  # a connection returned this recently is lent without a check
 
 
 class Database:
@@ -35,12 +37,23 @@ class Database:
             raise UnavailableError("no database URL: set EHRLAB_DATABASE_URL (or run `ehrlab up`)")
         self.schema = schema
         self.retry_deadline_s = retry_deadline_s
+        self._returned: weakref.WeakKeyDictionary[psycopg.Connection[Any], float] = weakref.WeakKeyDictionary()
         self.pool = ConnectionPool(
             url, min_size=min_size, max_size=max_size, open=False, name=f"{application}-{schema}",
             kwargs={"options": f"-c search_path={schema},public", "application_name": application,
                     "row_factory": dict_row},
-            check=ConnectionPool.check_connection, reconnect_timeout=retry_deadline_s,
+            check=self._check, reset=self._note_return, reconnect_timeout=retry_deadline_s,
         )
+
+    def _check(self, conn: psycopg.Connection[Any]) -> None:
+        """Checks a connection with a round trip before lending it, unless it was returned moments ago:
+        a busy caller (the engine's pass) would otherwise pay a round trip per transaction. A connection
+        a restart broke in that moment fails its transaction, which `run` retries on a new one."""
+        if time.monotonic() - self._returned.get(conn, 0.0) > _TRUSTED_FOR_S:
+            ConnectionPool.check_connection(conn)
+
+    def _note_return(self, conn: psycopg.Connection[Any]) -> None:
+        self._returned[conn] = time.monotonic()
 
     def open(self, timeout: float = 30.0) -> Database:
         self.pool.open(wait=True, timeout=timeout)
