@@ -122,7 +122,8 @@ def test_database_down_longer_than_the_retry_deadline(stack_factory: Callable[..
     assert final.counts.succeeded == 8
     assert sorted(r["i"] for r in client.results(final.id)) == list(range(6))
     rows = attempt_rows(stack, final.id)
-    assert sorted(name for name, state in rows if state == "succeeded") == sorted(t.name for t in client.tasks(final.id))
+    succeeded = sorted(name for name, state in rows if state == "succeeded")
+    assert succeeded == sorted(t.name for t in client.tasks(final.id))
 
 
 def test_result_store_down_for_a_while(stack_factory: Callable[..., Stack]) -> None:
