@@ -1,6 +1,6 @@
 """Quality of the synthetic EHR generator on a held-out simulated cohort, against the issue's targets.
 
-    .venv/bin/python -m benchmarks.ehrgen_quality [--patients 30000] [--size small] [--epochs 2]
+    .venv/bin/python -m benchmarks.ehrgen_quality [--patients 30000] [--size small] [--epochs 2] [--visits training]
 
 Simulates a cohort with the cohort simulator (cached in --work), trains a generator with the
 train_generator task kind (85% train / 5% validation / 10% held out), evaluates it with the
@@ -46,6 +46,8 @@ def main() -> None:
     parser.add_argument("--tokenizer", default="flat")
     parser.add_argument("--n-synthetic", type=int, default=0, help="0: as many as training records")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--visits", choices=("model", "training"), default="model",
+                        help="visits per fully synthetic record: where the model ends it, or drawn from training")
     parser.add_argument("--work", default="/tmp/ehrgen-quality")
     parser.add_argument("--model", default="", help="evaluate this train_generator artifact instead of training")
     args = parser.parse_args()
@@ -76,7 +78,8 @@ def main() -> None:
     records = training["records"]
     n_synthetic = args.n_synthetic or records["train"]
     evaluate_params = {"seed": args.seed, "n_synthetic": n_synthetic,
-                       "sampling": {"max_visits": 128, "max_codes_per_visit": 40, "batch_size": 512}}
+                       "sampling": {"max_visits": 128, "max_codes_per_visit": 40, "batch_size": 512,
+                                    "visits": args.visits}}
     started, cpu_started = time.perf_counter(), time.process_time()
     evaluation, _ = run_local("evaluate_generator", evaluate_params, {"model": model, "cohort": cohort}, store=store,
                               reporter=PrintingReporter())

@@ -82,6 +82,27 @@ def test_completion_keeps_the_history_and_continues_it(bundle) -> None:
     assert problems(patients) == []
 
 
+def test_fully_synthetic_records_have_as_many_visits_as_the_training_data_says(bundle) -> None:
+    training = bundle.training["visit_counts"]
+    assert sum(n for bands in training.values() for hist in bands.values() for n in hist.values()) \
+        == bundle.training["records"]["train"]
+    pinned = copy.copy(bundle)   # every woman in her thirties had exactly 5 visits; no man in his thirties
+    pinned.training = {**bundle.training, "visit_counts": {"F": {"3": {"5": 7}}}}
+    generator = Generator(pinned)
+    women, men = requests_for([(34.0, "F")], 30), requests_for([(34.0, "M")], 30)
+    from_training = SamplingParams(visits="training")
+    patients = list(generator.generate([*women, *men], seed=2, sampling=from_training))
+    assert {len(p.visits) for p in patients[:30]} == {5} and problems(patients) == []
+    assert {len(p.visits) for p in patients[30:]} != {5}      # no data for them: the model ends the record
+    left_to_the_model = list(generator.generate(women, seed=2))  # the default
+    assert {len(p.visits) for p in left_to_the_model} != {5}
+    capped = list(generator.generate(women, seed=2, sampling=SamplingParams(visits="training", max_visits=3)))
+    assert {len(p.visits) for p in capped} == {3}             # the limits still hold
+    history = [["ICD9CM/401.9"]]                               # a completion ends where the model ends it
+    completed = list(generator.generate(requests_for([(34.0, "F")], 30, history), seed=2, sampling=from_training))
+    assert {len(p.visits) for p in completed} != {5}
+
+
 def test_the_learned_and_frequency_hierarchies_are_valid(cohort) -> None:
     from ehrlab.ehrgen.kinds import TrainGeneratorParams
     from ehrlab.ehrgen.train import train_generator

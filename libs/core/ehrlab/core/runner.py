@@ -224,7 +224,8 @@ def run_local(kind: str, params: dict[str, Any], inputs: dict[str, Path] | None 
     from ehrlab.core.hashing import hash_value
 
     store = store or LocalStore(Path(tempfile.mkdtemp(prefix="ehrlab-local-")))
-    key = hash_value({"kind": kind, "params": params, "inputs": {k: str(v) for k, v in (inputs or {}).items()}})[:32]
+    key = hash_value({"kind": kind, "code_version": get_kind(kind).code_version, "params": params,
+                      "inputs": {k: str(v) for k, v in (inputs or {}).items()}})[:32]  # a code change: a new place
     spec = TaskSpec(task_id=f"local-{key[:8]}", kind=kind, key=key, dataset=dataset, params=params,
                     inputs={name: InputRef(uri=str(path)) for name, path in (inputs or {}).items()})
     manifest = execute(spec, store=store, reporter=reporter, force=True)

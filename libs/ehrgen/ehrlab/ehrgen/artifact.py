@@ -39,6 +39,16 @@ class GeneratorBundle:
     def code_counts(self) -> dict[str, int]:
         return self.training.get("code_counts", {})
 
+    @property
+    def visit_counts(self) -> dict[str, dict[str, dict[str, int]]]:
+        """Training records by sex, age band and number of visits (empty for models saved without it)."""
+        return self.training.get("visit_counts", {})
+
+
+def age_band(age: float) -> int:
+    """Ten-year age bands, 90 and over together: the strata of the visit-count distribution."""
+    return min(int(age // 10), 9)
+
 
 def model_dir(path: str | Path) -> Path:
     """The model directory inside a train_generator artifact (or the directory itself)."""

@@ -14,9 +14,13 @@ model's distribution restricted to what may come next:
 "A code" is always one the patient may have (ehrlab.cohort.icd9 rules for the record's age and sex)
 and not yet in the current visit; length limits close visits and records in time. So every record
 is well formed, has no age- or sex-impossible code and no duplicate within a visit, whatever the
-weights say. Sampling: temperature, top-k, top-p, or greedy. The self-attention cache is preallocated
-for the whole record; finished rows idle until a quarter of the batch is done and then leave it with
-their cache rows, so a batch costs about what its records cost, not its size times its longest record.
+weights say. With `sampling.visits: training` a fully synthetic record's number of visits is drawn from
+the training records of the same sex and age band: the model decides what every visit holds, the data
+how many there are (left to itself, a small model ends records early: 11-14 visits where the data has
+19; docs/ehrgen.md says when the option helps and when it hurts). Sampling: temperature, top-k,
+top-p, or greedy. The self-attention cache is preallocated for the whole record; finished rows idle
+until a quarter of the batch is done and then leave it with their cache rows, so a batch costs about
+what its records cost, not its size times its longest record.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from transformers.cache_utils import Cache, DynamicCache, DynamicLayer, EncoderD
 
 from ehrlab.cohort import icd9
 from ehrlab.core.errors import SpecError
-from ehrlab.ehrgen.artifact import GeneratorBundle
+from ehrlab.ehrgen.artifact import GeneratorBundle, age_band
 from ehrlab.ehrgen.data import SEX_INDEX
 from ehrlab.ehrgen.kinds import MAX_COUNT, SamplingParams
 from ehrlab.ehrgen.model import N_PROMPTS
@@ -89,6 +93,7 @@ class Generator:
             self.n_categories = len(tokenizer.categories)
         counts = np.array([bundle.code_counts.get(code, 0) for code in tokenizer.codes], dtype=np.float64)
         self.code_log_freq = torch.from_numpy(np.log(counts + 0.5)).float().to(self.device)
+        self.visit_counts = _visit_count_tables(bundle.visit_counts)
 
     # -- validation: everything is checked before the first record is generated ----------------------
     def check(self, requests: Sequence[Request], sampling: SamplingParams) -> int:
@@ -168,7 +173,8 @@ class Generator:
         state = _State(rows=torch.arange(n, device=device), last=zeros, length=zeros, visits=zeros,
                        codes_in_visit=zeros, used=torch.zeros_like(allowed_codes), allowed_codes=allowed_codes,
                        age=age, sex=sex, encoder_hidden=encoder_hidden, encoder_mask=encoder_mask,
-                       prefix=prefix, prefix_len=prefix_len)
+                       prefix=prefix, prefix_len=prefix_len,
+                       target_visits=self._target_visits(requests, sampling, generator))
         for column in range(common):   # the prefix all rows share is fed at once
             self._advance(state, prefix[:, column])
         out = torch.full((n, max_len), PAD, dtype=torch.long, device=device)
@@ -204,6 +210,21 @@ class Generator:
         return [Patient(r.age, r.sex, tuple(tuple(v) for v in tokenizer.decode(records[i])))
                 for i, r in enumerate(requests)]
 
+    def _target_visits(self, requests: Sequence[Request], sampling: SamplingParams,
+                       generator: torch.Generator) -> torch.Tensor:
+        """Per row, the number of visits to write (0: where the model ends the record); greedy decoding
+        takes the median, so that it stays deterministic."""
+        targets = torch.zeros(len(requests), dtype=torch.long)
+        if sampling.visits == "training" and self.visit_counts:
+            draws = (np.full(len(requests), 0.5) if sampling.greedy else
+                     torch.rand(len(requests), generator=generator, device=generator.device).cpu().numpy())
+            for i, request in enumerate(requests):
+                table = self.visit_counts.get((request.sex, age_band(request.age)))
+                if table is not None and not request.history:
+                    values, cdf = table
+                    targets[i] = int(values[min(int(np.searchsorted(cdf, draws[i], side="right")), len(values) - 1)])
+        return targets.clamp(max=sampling.max_visits).to(self.device)
+
     def _allowed(self, state: _State, sampling: SamplingParams, max_len: int) -> torch.Tensor:
         last = state.last
         rows = last.shape[0]
@@ -215,8 +236,12 @@ class Generator:
         more_visits = (state.visits < sampling.max_visits) & (state.length + self.unit_len + 3 <= max_len)
         after_code = self.is_code[last]
         open_for_codes = (last == VISIT) | (after_code & more_codes)
-        allowed[:, VISIT] = (last == BOS) | ((last == END_VISIT) & more_visits)
-        allowed[:, EOS] = (last == END_VISIT) | (last == EOS)   # a finished row repeats </s>, never written
+        untargeted = state.target_visits == 0
+        allowed[:, VISIT] = (last == BOS) | (
+            (last == END_VISIT) & more_visits & (untargeted | (state.visits < state.target_visits)))
+        # a finished row repeats </s>, never written; a target the length limits cannot reach gives way
+        allowed[:, EOS] = ((last == END_VISIT) & (untargeted | (state.visits >= state.target_visits) | ~more_visits)
+                           ) | (last == EOS)
         allowed[:, END_VISIT] = after_code
         if self.hierarchical:
             available = torch.zeros(rows, self.n_categories, device=self.device)
@@ -294,10 +319,23 @@ class _State:
     encoder_mask: torch.Tensor
     prefix: torch.Tensor          # forced tokens (the history)
     prefix_len: torch.Tensor
+    target_visits: torch.Tensor   # visits the record is to have (0: where the model ends it)
 
     def select(self, keep: torch.Tensor) -> None:
         for name, value in vars(self).items():
             setattr(self, name, value[keep])
+
+
+def _visit_count_tables(counts: dict[str, dict[str, dict[str, int]]]
+                        ) -> dict[tuple[str, int], tuple[np.ndarray, np.ndarray]]:
+    """(sex, age band) -> (numbers of visits, their cumulative probabilities)."""
+    tables = {}
+    for sex, bands in counts.items():
+        for band, histogram in bands.items():
+            values = np.array([int(v) for v in histogram])
+            weights = np.array(list(histogram.values()), dtype=np.float64)
+            tables[(sex, int(band))] = (values, np.cumsum(weights) / weights.sum())
+    return tables
 
 
 def _pad(rows: Sequence[Sequence[int]], value: int, device: torch.device) -> torch.Tensor:

@@ -61,6 +61,11 @@ class SamplingParams(SpecModel):
     max_len: int = Field(0, ge=0, description="decoder tokens per record (0: the model's maximum)")
     hierarchical: Literal["learned", "frequency"] = Field(
         "learned", description="hierarchical tokenizers: the code within a category from the model or by frequency")
+    visits: Literal["model", "training"] = Field(
+        "model", description="how many visits a fully synthetic record has: where the model ends it, or drawn "
+                             "from the training records of the same sex and age band (the model still writes "
+                             "every visit; greedy decoding takes the median number; a completion always ends "
+                             "where the model ends it)")
     batch_size: int = Field(256, ge=1, le=65536)
 
 

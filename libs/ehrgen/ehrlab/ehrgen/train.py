@@ -23,7 +23,7 @@ import torch
 from ehrlab.core.artifacts.manifest import artifact_prefix
 from ehrlab.core.context import TaskContext
 from ehrlab.core.errors import SpecError
-from ehrlab.ehrgen.artifact import GeneratorBundle, save_bundle
+from ehrlab.ehrgen.artifact import GeneratorBundle, age_band, save_bundle
 from ehrlab.ehrgen.data import Corruption, EncodedPatient, encode_patients, epoch_batches, load_patients, split_patients
 from ehrlab.ehrgen.kinds import TrainGeneratorParams
 from ehrlab.ehrgen.model import GeneratorConfig, PromptBart
@@ -228,9 +228,19 @@ def train_generator(train: Sequence[Patient], validation: Sequence[Patient], par
     code_counts = Counter(code for p in train for visit in p.visits for code in visit)
     training = {"records": {"train": len(train), "validation": len(validation)}, "steps": step, "epochs": epoch,
                 "tokens_per_record": float(np.mean([len(tokenizer.tokens(p.visits)) for p in train_encoded])),
-                "code_counts": dict(code_counts.most_common()), "metrics": metrics,
+                "code_counts": dict(code_counts.most_common()), "visit_counts": visit_counts(train),
+                "metrics": metrics,
                 "params": params.model_dump(), "device": str(device), "parameters": model.num_parameters()}
     return GeneratorBundle(model, tokenizer, training), metrics
+
+
+def visit_counts(patients: Sequence[Patient]) -> dict[str, dict[str, dict[str, int]]]:
+    """How many records have how many visits, by sex and age band: {sex: {band: {visits: records}}}."""
+    counts: dict[str, dict[str, Counter[int]]] = {}
+    for p in patients:
+        counts.setdefault(p.sex, {}).setdefault(str(age_band(p.age)), Counter())[len(p.visits)] += 1
+    return {sex: {band: {str(n): c for n, c in sorted(hist.items())} for band, hist in sorted(bands.items())}
+            for sex, bands in sorted(counts.items())}
 
 
 def run_task(ctx: TaskContext) -> None:
