@@ -445,10 +445,9 @@ class Engine:
             return None
         optional = set(kind.optional_inputs)
         names = {d.name for d in broken}
-        dropped = [n for n, ref in task.inputs.items() if ref.get("node") in names]
-        fed = {ref.get("node") for n, ref in task.inputs.items() if n in dropped}
-        if fed != names:  # an ordering-only dependency failed
+        if names - {ref.get("node") for ref in task.inputs.values()}:  # an ordering-only dependency failed
             return None
+        dropped = [n for n, ref in task.inputs.items() if ref.get("node") in names]
         if "*" in optional or all(n in optional for n in dropped):
             return dropped
         return None
