@@ -12,7 +12,9 @@ cd "$(dirname "$0")/.."
 root=${EHRLAB_DOCKER_ROOT:-/tmp/ehrlab-docker}
 tag=${EHRLAB_IMAGE_TAG:-e2e}
 base=ehrlab-base:bookworm
+ml_base=ehrlab/ml-base:$tag
 services=(result-store controller data-prep trainer hpo-controller ehr-generator grader)
+torch_services=" trainer ehr-generator grader "  # built on the ML base: one shared torch layer
 declare -A grpc_port=([controller]=56051 [result-store]=56052 [data-prep]=56053 [trainer]=56054
                       [hpo-controller]=56055 [ehr-generator]=56056 [grader]=56057)
 pg_port=56432
@@ -22,6 +24,19 @@ started_dockerd=""
 export DOCKER_BUILDKIT=0  # the classic builder: enough for these Dockerfiles, and no buildx plugin needed
 
 log() { echo "docker-e2e: $*"; }
+
+# The images share the base and the ML base, and every build stage is dropped as soon as its image
+# is built, so the engine's disk peaks at about the finished images plus one build stage.
+need_gb=${EHRLAB_E2E_DISK_GB:-8}
+check_disk() {
+  local where=$1 free_gb
+  mkdir -p "$where"
+  free_gb=$(df -P -BG "$where" | awk 'NR == 2 {sub("G", "", $4); print $4}')
+  if [ "$free_gb" -lt "$need_gb" ]; then
+    log "needs about $need_gb GB free for the images under $where, has $free_gb GB (EHRLAB_E2E_DISK_GB)"
+    exit 1
+  fi
+}
 
 cleanup() {
   local status=$?
@@ -71,16 +86,24 @@ build_images() {
     log "reusing the ehrlab/*:$tag images (EHRLAB_E2E_REUSE_IMAGES)"
     return
   fi
+  check_disk "$(docker info -f '{{.DockerRootDir}}')"
   ./scripts/docker-base.sh
   docker run --rm --network none "$base" python3 -c "print('containers run')" >/dev/null \
     || { log "the engine cannot run containers"; exit 1; }
   ./scripts/docker-wheelhouse.sh
+  build_image docker/ml-base.Dockerfile "$ml_base" "$base"
   for service in "${services[@]}"; do
-    local start=$SECONDS
-    docker build -q --network none --build-arg BASE_IMAGE="$base" -f "services/$service/Dockerfile" \
-      -t "ehrlab/$service:$tag" . >/dev/null
-    log "built ehrlab/$service:$tag in $((SECONDS - start)) s"
+    local on=$base
+    [[ $torch_services == *" $service "* ]] && on=$ml_base
+    build_image "services/$service/Dockerfile" "ehrlab/$service:$tag" "$on"
   done
+}
+
+build_image() {  # dockerfile, tag, base image; then drops the build stage it leaves behind
+  local start=$SECONDS
+  docker build -q --network none --build-arg BASE_IMAGE="$3" -f "$1" -t "$2" . >/dev/null
+  docker image prune -f >/dev/null
+  log "built $2 in $((SECONDS - start)) s"
 }
 
 build_postgres() {
@@ -173,10 +196,10 @@ EOF
 }
 
 report_images() {
-  log "image sizes:"
-  for service in "${services[@]}"; do
-    printf '  %-16s %s\n' "$service" "$(docker image inspect -f '{{.Size}}' "ehrlab/$service:$tag" | awk '{printf "%.0f MB", $1/1e6}')"
-  done
+  log "image sizes (unique: not shared with another image):"
+  docker system df -v | awk -v tag="$tag" '/^REPOSITORY/ {on = 1; next} on && NF == 0 {exit}
+    on && ($1 ~ /^ehrlab/) && ($2 == tag || $2 == "bookworm") {printf "  %-24s size %8s  unique %8s\n", $1, $(NF-3), $(NF-1)}'
+  log "all images: $(docker system df --format '{{.Type}} {{.Size}}' | awk '$1 == "Images" {print $2}')"
   if docker run --rm --network none --entrypoint python3 "ehrlab/result-store:$tag" -c "import torch" 2>/dev/null; then
     log "the result-store image contains torch"; exit 1
   fi

@@ -3,7 +3,7 @@
 # package index (hermetic builds; no registry or index is reachable from a build here).
 #   - the ehrlab libraries and services, built from this checkout;
 #   - their third-party dependencies for the images' Python (PYTHON_VERSION, default 3.11, manylinux x86_64),
-#     resolved from the PACKAGES / NODEPS_PACKAGES lines of services/*/Dockerfile.
+#     resolved from the PACKAGES / NODEPS_PACKAGES lines of services/*/Dockerfile and docker/*.Dockerfile.
 # torch resolves through pip's configured find-links first, so a CPU build placed there is used as is.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,8 +18,8 @@ sources=$(mktemp -d)
 trap 'rm -rf "$sources"' EXIT
 tar -c --exclude=build --exclude='*.egg-info' --exclude=__pycache__ libs services | tar -x -C "$sources"
 "${pip[@]}" wheel --no-deps --no-build-isolation -w "$wheelhouse" "$sources"/libs/*/ "$sources"/services/*/ >/dev/null
-packages=$(sed -n 's/^ARG PACKAGES="\(.*\)"$/\1/p' services/*/Dockerfile | tr ' ' '\n' | sort -u)
-nodeps=$(sed -n 's/^ARG NODEPS_PACKAGES="\(.\+\)"$/\1/p' services/*/Dockerfile | tr ' ' '\n' | sort -u)
+packages=$(sed -n 's/^ARG PACKAGES="\(.*\)"$/\1/p' services/*/Dockerfile docker/*.Dockerfile | tr ' ' '\n' | sort -u)
+nodeps=$(sed -n 's/^ARG NODEPS_PACKAGES="\(.\+\)"$/\1/p' services/*/Dockerfile docker/*.Dockerfile | tr ' ' '\n' | sort -u)
 target=(--only-binary=:all: --python-version "$pyver" --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64
         --platform manylinux_2_17_x86_64 --platform linux_x86_64 --implementation cp)
 download() {  # pip's log is shown only when it fails (it warns at length about the local index)

@@ -1,6 +1,7 @@
 """The service Dockerfiles, checked without building (make docker-e2e builds and runs them): each is
-multi-stage on a BASE_IMAGE argument, runs as a non-root user, installs its own service package and
-starts it on its port; and the result-store's dependency closure has no torch."""
+multi-stage on a BASE_IMAGE argument, runs as a non-root user, installs its own service package into a
+venv that shares the base's packages, and starts it on its port; the ML base the torch images are built
+on has torch and transformers; and the result-store's dependency closure has no torch."""
 
 from __future__ import annotations
 
@@ -28,9 +29,20 @@ def test_dockerfile_builds_that_service_only(service: str) -> None:
     [packages] = re.findall(r'^ARG PACKAGES="([^"]+)"', text, re.M)
     assert f"ehrlab-{service}" in packages.split()
     assert "--no-index" in text  # hermetic: only the wheelhouse
+    assert "python3 -m venv --system-site-packages /opt/ehrlab" in text  # a base's torch is shared, not copied
     assert re.search(r"^USER 10001:10001$", text, re.M)
     assert re.search(rf"^EXPOSE {SERVICE_PORTS[service]} {METRICS_PORTS[service]}$", text, re.M)
     assert text.rstrip().endswith(f'ENTRYPOINT ["ehrlab-{service}"]')
+
+
+def test_ml_base_carries_what_every_torch_image_needs_from_it() -> None:
+    text = (ROOT / "docker" / "ml-base.Dockerfile").read_text()
+    assert re.findall(r"^FROM (\S+)", text, re.M) == ["${BASE_IMAGE}", "${BASE_IMAGE}"]
+    assert "--no-index" in text and "COPY --from=build /opt/ehrlab-ml /opt/ehrlab-ml" in text
+    [packages] = re.findall(r'^ARG PACKAGES="([^"]+)"', text, re.M)
+    assert set(packages.split()) == {"torch", "transformers"}
+    for service in ("ehrlab-trainer", "ehrlab-ehr-generator", "ehrlab-grader"):
+        assert {"torch", "transformers"} <= closure(service), service
 
 
 def closure(name: str, extras: frozenset[str] = frozenset()) -> set[str]:

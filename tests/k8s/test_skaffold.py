@@ -1,4 +1,5 @@
-"""skaffold.yaml names only paths that exist, builds every service, and deploys each built image."""
+"""skaffold.yaml names only paths that exist, builds every service (the torch ones on the ML base), and
+deploys each built image."""
 
 from __future__ import annotations
 
@@ -40,11 +41,17 @@ def test_every_named_path_exists() -> None:
     assert missing == []
 
 
+TORCH_IMAGES = {"ehrlab/trainer", "ehrlab/ehr-generator", "ehrlab/grader"}
+
+
 def test_every_service_is_built_and_deployed_with_its_image() -> None:
     artifacts = {a["image"]: a for a in config()["build"]["artifacts"]}
-    assert set(artifacts) == {f"ehrlab/{service}" for service in SERVICES}
+    assert set(artifacts) == {f"ehrlab/{service}" for service in SERVICES} | {"ehrlab/ml-base"}
+    assert artifacts.pop("ehrlab/ml-base")["docker"]["dockerfile"] == "docker/ml-base.Dockerfile"
     for image, artifact in artifacts.items():
         assert artifact["docker"]["dockerfile"] == f"services/{image.split('/')[1]}/Dockerfile"
+        on_ml_base = [{"image": "ehrlab/ml-base", "alias": "BASE_IMAGE"}]
+        assert artifact.get("requires") == (on_ml_base if image in TORCH_IMAGES else None), image
     [release] = config()["manifests"]["helm"]["releases"]
     templates = release["setValueTemplates"]
     for service in SERVICES:
@@ -54,11 +61,9 @@ def test_every_service_is_built_and_deployed_with_its_image() -> None:
     assert set(values["services"]) == SERVICES
 
 
-def test_gpu_profile_patches_point_at_gpu_images() -> None:
+def test_gpu_profile_puts_the_ml_base_on_the_cuda_base() -> None:
     artifacts = config()["build"]["artifacts"]
     [gpu] = [p for p in config()["profiles"] if p["name"] == "gpu"]
-    for patch in gpu["patches"]:
-        match = re.fullmatch(r"/build/artifacts/(\d+)/docker/buildArgs", patch["path"])
-        if match:
-            image = artifacts[int(match.group(1))]["image"]
-            assert image in ("ehrlab/trainer", "ehrlab/ehr-generator", "ehrlab/grader")
+    patched = [artifacts[int(match.group(1))]["image"] for patch in gpu["patches"]
+               if (match := re.fullmatch(r"/build/artifacts/(\d+)/docker/buildArgs", patch["path"]))]
+    assert patched == ["ehrlab/ml-base"]
