@@ -114,6 +114,8 @@ def query_cases(stub: result_store_pb2_grpc.ResultStoreStub) -> Iterator[tuple[s
     yield "experiment (every metric)", result_store_pb2.QueryRequest(table=metrics, experiment_id=latest, page=page())
     yield "experiment + label", result_store_pb2.QueryRequest(
         table=metrics, experiment_id=latest, labels={"fold": "2"}, page=page())
+    yield "experiment + metric name + label", result_store_pb2.QueryRequest(
+        table=metrics, experiment_id=latest, metric_name="loss", labels={"fold": "2"}, page=page())
     yield "kind", result_store_pb2.QueryRequest(table=metrics, kind="finetune_bert", page=page())
     token = ""
     for _ in range(50):
@@ -123,8 +125,9 @@ def query_cases(stub: result_store_pb2_grpc.ResultStoreStub) -> Iterator[tuple[s
         table=metrics, experiment_id=latest, metric_name="loss", page=page(100, token))
     yield "experiment + label matching no row", result_store_pb2.QueryRequest(
         table=metrics, experiment_id=latest, labels={"fold": "9"}, page=page())
-    yield "label matching no row (no index: scans)", result_store_pb2.QueryRequest(
-        table=metrics, labels={"fold": "9"}, page=page())
+    yield "label matching no row", result_store_pb2.QueryRequest(table=metrics, labels={"fold": "9"}, page=page())
+    yield "label matching a fifth of the rows", result_store_pb2.QueryRequest(
+        table=metrics, labels={"fold": "2"}, page=page())
 
 
 def main() -> None:

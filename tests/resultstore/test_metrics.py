@@ -118,6 +118,26 @@ def test_a_stream_the_client_abandons_stores_nothing(result_store: ResultStore) 
     assert result_store.count("metrics") == 0  # so the client may send the whole stream again
 
 
+def test_label_filters_page_through_every_match_once_in_order(result_store: ResultStore) -> None:
+    # folds interleaved in arrival order, over two experiments; asked often enough that the driver would
+    # prepare the statement (label queries must give the same rows planned either way)
+    send(result_store, [batch(f"f{fold}", step, 1, experiment_id=experiment, labels={"fold": str(fold)})
+                        for step in range(6) for experiment in ("x1", "x2") for fold in range(3)])
+
+    def points(**filters: object) -> list[tuple[str, int, str]]:
+        return [(r.task_id, int(plain(r.values)["step"]), plain(r.values)["name"])
+                for r in result_store.query_all(page_size=5, table=METRICS, **filters)]
+
+    for _ in range(3):
+        assert points(experiment_id="x1", labels={"fold": "1"}) == \
+            [("x1-f1", step, name) for step in range(6) for name in NAMES]
+        assert points(experiment_id="x2", metric_name="lr", labels={"fold": "2"}) == \
+            [("x2-f2", step, "lr") for step in range(6)]
+        assert points(labels={"fold": "0"}) == [(f"{x}-f0", step, name) for step in range(6) for x in ("x1", "x2")
+                                                for name in NAMES]
+        assert points(labels={"fold": "7"}) == points(experiment_id="x1", labels={"fold": "7"}) == []
+
+
 def test_filters_match_exact_values_only_across_pages(result_store: ResultStore) -> None:
     # neighbours in sort order of the filtered values, interleaved in arrival order
     neighbours = [(experiment, task, name) for experiment in ("x1", "x1-", "x10", "x0") for task in ("a", "ab")

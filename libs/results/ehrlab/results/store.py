@@ -205,7 +205,10 @@ def query(db: Database, *, table: str, experiment_id: str = "", kind: str = "", 
     equal = {column: value for column, value in (("experiment_id", experiment_id), ("kind", kind),
                                                  ("task_id", task_id), ("name", metric_name)) if value}
     after = _decode(page_token, (int,))[0] if page_token else 0
-    prefix = next((columns for columns in _ID_ORDERED_INDEXES[table] if all(c in equal for c in columns)), ())
+    # With a label filter the planner is left to choose: the labels' GIN index finds rare or absent
+    # labels at once, and the statistics of the labels tell it when walking an id-ordered index is cheaper.
+    prefix = () if labels else next(
+        (columns for columns in _ID_ORDERED_INDEXES[table] if all(c in equal for c in columns)), ())
     if prefix:
         # The (prefix, id) index walked as a range. Written as `col = value`, the planner would drop the
         # constant columns from the ORDER BY and could scan the primary key instead, filtering as it goes:
@@ -225,8 +228,10 @@ def query(db: Database, *, table: str, experiment_id: str = "", kind: str = "", 
         params.append(Jsonb(labels))
     columns = ('id, experiment_id, task_id, task_name, kind, labels, "values", created_at AS time' if table == RESULTS
                else "id, experiment_id, task_id, '' AS task_name, kind, labels, name, step, value, time")
-    rows = db.fetch_all(f"SELECT {columns} FROM {table} WHERE {' AND '.join(clauses)} ORDER BY {order} LIMIT %s",
-                        [*params, page_size + 1])
+    statement = f"SELECT {columns} FROM {table} WHERE {' AND '.join(clauses)} ORDER BY {order} LIMIT %s"
+    # Not prepared when labels filter: a prepared statement's generic plan cannot see which labels are asked
+    # for, guesses that many rows match and walks the ids; a label no row has then reads the whole table.
+    rows = db.run(lambda conn: conn.execute(statement, [*params, page_size + 1], prepare=not labels).fetchall())
     if len(rows) > page_size:
         rows = rows[:page_size]
         return rows, _encode([rows[-1]["id"]])
