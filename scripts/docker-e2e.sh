@@ -30,7 +30,6 @@ log() { echo "docker-e2e: $*"; }
 need_gb=${EHRLAB_E2E_DISK_GB:-8}
 check_disk() {
   local where=$1 free_gb
-  mkdir -p "$where"
   free_gb=$(df -P -BG "$where" | awk 'NR == 2 {sub("G", "", $4); print $4}')
   if [ "$free_gb" -lt "$need_gb" ]; then
     log "needs about $need_gb GB free for the images under $where, has $free_gb GB (EHRLAB_E2E_DISK_GB)"

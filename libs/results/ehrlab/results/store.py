@@ -229,8 +229,9 @@ def query(db: Database, *, table: str, experiment_id: str = "", kind: str = "", 
     columns = ('id, experiment_id, task_id, task_name, kind, labels, "values", created_at AS time' if table == RESULTS
                else "id, experiment_id, task_id, '' AS task_name, kind, labels, name, step, value, time")
     statement = f"SELECT {columns} FROM {table} WHERE {' AND '.join(clauses)} ORDER BY {order} LIMIT %s"
-    # Not prepared when labels filter: a prepared statement's generic plan cannot see which labels are asked
-    # for, guesses that many rows match and walks the ids; a label no row has then reads the whole table.
+    # Not prepared when it filters by labels: a prepared statement's generic plan cannot see which labels
+    # are asked for, guesses that many rows match and walks the ids; a label no row has then reads the
+    # whole table.
     rows = db.run(lambda conn: conn.execute(statement, [*params, page_size + 1], prepare=not labels).fetchall())
     if len(rows) > page_size:
         rows = rows[:page_size]
