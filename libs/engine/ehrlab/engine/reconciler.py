@@ -331,8 +331,7 @@ class Engine:
                 self._finishing = finishing + self._finishing
             raise
         for exp in finishing:
-            if self.bus.watched(exp.id):
-                self.bus.publish(exp.id, convert.experiment(exp))
+            self._announce(exp)
             self.bus.finish(exp.id)
 
     # --- registration ----------------------------------------------------------------------------
@@ -398,6 +397,10 @@ class Engine:
 
     def _publish_experiment(self, exp: ExperimentRecord) -> None:
         self._dirty_experiments[exp.id] = exp
+        self._announce(exp)
+
+    def _announce(self, exp: ExperimentRecord) -> None:
+        """Tells the experiment's watchers its state (built only when someone watches)."""
         if self.bus.watched(exp.id):
             self.bus.publish(exp.id, convert.experiment(exp))
 
